@@ -1,0 +1,1 @@
+"""Downloader and spider middlewares: SSRF guard, backoff retries, task lifecycle."""

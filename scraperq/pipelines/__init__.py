@@ -1,0 +1,1 @@
+"""Item pipelines: validate items, then store them in batches."""

@@ -1,0 +1,35 @@
+"""Store each item in ``results`` through the crawl's batch writer.
+
+Writes are buffered and committed one transaction per batch (``SCRAPERQ_BATCH_SIZE``
+items or ``SCRAPERQ_BATCH_SECONDS``, and at close). The unique key on
+``(task_id, fingerprint)`` makes a re-delivered request insert nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scraperq.crawlstore import CrawlStore
+from scraperq.pipelines.validate import to_json_dict
+
+logger = logging.getLogger(__name__)
+
+
+class StorePipeline:
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.store = CrawlStore.for_crawler(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        ctx = self.store.item_context.pop(id(item), None)
+        if ctx is None or ctx.task_id is None:
+            self.crawler.stats.inc_value("scraperq/items/without_task")
+            logger.warning("Not storing an item that belongs to no task: %r", item)
+            return item
+        self.store.add_result(ctx, to_json_dict(item))
+        return item

@@ -1,0 +1,74 @@
+"""Refuse items that cannot be stored, and say why against their task.
+
+An item must be something itemadapter understands, JSON-serializable once
+dates and the like are turned into text, and carry every field its class marks
+``required`` (``scrapy.Field(required=True)``, or ``metadata={"required": True}``
+on dataclass/attrs fields). A refused item is dropped with the reason, counted in
+``scraperq/items/invalid`` and never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from itemadapter import ItemAdapter, is_item
+from scrapy.exceptions import DropItem
+
+logger = logging.getLogger(__name__)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"field value of type {type(value).__name__} cannot be stored as JSON")
+
+
+def to_json_dict(item: Any) -> dict[str, Any]:
+    """The item as plain JSON data (round-tripped, so what is stored is what you get back)."""
+    data = ItemAdapter(item).asdict()
+    return json.loads(json.dumps(data, default=_json_default, ensure_ascii=False))
+
+
+def missing_required(item: Any) -> list[str]:
+    adapter = ItemAdapter(item)
+    missing = []
+    for name in adapter.field_names():
+        meta = adapter.get_field_meta(name)
+        if meta.get("required") and adapter.get(name) in (None, "", [], {}):
+            missing.append(name)
+    return missing
+
+
+class ValidatePipeline:
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ValidatePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not is_item(item):
+            self._invalid(f"not an item: {type(item).__name__}")
+        missing = missing_required(item)
+        if missing:
+            self._invalid(f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        try:
+            to_json_dict(item)
+        except (TypeError, ValueError) as exc:
+            self._invalid(str(exc))
+        return item
+
+    def _invalid(self, reason: str) -> None:
+        self.crawler.stats.inc_value("scraperq/items/invalid")
+        raise DropItem(f"invalid item: {reason}")

@@ -1,0 +1,1 @@
+"""Request scheduling: the in-process delaying scheduler and the shared Redis queue."""

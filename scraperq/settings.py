@@ -1,0 +1,82 @@
+# Scrapy settings for the scraperq project.
+#
+# Values and dotted paths only. Every upper-case name here can be overridden by an
+# environment variable of the same name (see the last lines and scraperq/config.py);
+# `-s NAME=VALUE` on the command line overrides both.
+
+BOT_NAME = "scraperq"
+
+SPIDER_MODULES = ["scraperq.spiders"]
+NEWSPIDER_MODULE = "scraperq.spiders"
+
+# --- Storage ------------------------------------------------------------------------
+# postgresql://... in production; unset means the embedded SQLite file at
+# $XDG_DATA_HOME/scraperq/scraperq.sqlite3 (~/.local/share/scraperq/scraperq.sqlite3).
+DATABASE_URL = None
+# Results and task updates are written in batches: one transaction per batch.
+SCRAPERQ_BATCH_SIZE = 100
+SCRAPERQ_BATCH_SECONDS = 1.0
+
+# --- Queue --------------------------------------------------------------------------
+# Unset: Scrapy's in-process scheduler (one process). Set: the shared Redis queue.
+REDIS_URL = None
+SCHEDULER = "scraperq.queue.local.DelayingScheduler"
+
+# --- Scheduler daemon and Scrapyd -----------------------------------------------------
+SCRAPYD_NODES = "http://127.0.0.1:6800"
+SCRAPYD_PROJECT = "scraperq"
+SCRAPERQ_API_BIND = "127.0.0.1:6810"
+SCRAPERQ_API_TOKEN = None
+
+# --- Safety -------------------------------------------------------------------------
+# "0": refuse loopback/private/link-local/multicast/reserved addresses; "1": allow all;
+# or a comma-separated list of networks to allow, e.g. "127.0.0.0/8,10.1.0.0/16".
+SCRAPERQ_ALLOW_PRIVATE = "0"
+DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
+TELNETCONSOLE_ENABLED = False
+# Only http(s): no local files, inline data, S3 or FTP.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "s3": None, "ftp": None}
+
+# --- Retries ------------------------------------------------------------------------
+# Connection errors, timeouts and HTTP 408/429/5xx: retried with exponential backoff
+# (SCRAPERQ_RETRY_BACKOFF, then twice that, ...), Retry-After honoured up to the cap.
+SCRAPERQ_RETRY_TIMES = 3
+SCRAPERQ_RETRY_BACKOFF = 5.0
+SCRAPERQ_RETRY_MAX_DELAY = 600.0
+RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+DOWNLOAD_TIMEOUT = 30
+
+# --- Politeness -----------------------------------------------------------------------
+USER_AGENT = "scraperq/0.1 (+https://github.com/scraperq/scraperq)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 8
+DOWNLOAD_DELAY = 0
+
+# --- Components -----------------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    # Lowest number: sees each request's final outcome, after retries and redirects.
+    "scraperq.middlewares.tasks.TaskStatusMiddleware": 50,
+    # Before anything else touches the network, including robots.txt and redirects.
+    "scraperq.middlewares.ssrf.SSRFGuardMiddleware": 60,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scraperq.middlewares.retry.BackoffRetryMiddleware": 550,
+}
+SPIDER_MIDDLEWARES = {
+    "scraperq.middlewares.tasks.TaskSpiderMiddleware": 50,
+}
+ITEM_PIPELINES = {
+    "scraperq.pipelines.validate.ValidatePipeline": 100,
+    "scraperq.pipelines.store.StorePipeline": 900,
+}
+
+# --- Scrapy defaults we pin -------------------------------------------------------------
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+
+# Environment overrides (DESIGN.md: Configuration). Keep these the last lines.
+from scraperq.config import apply_environment  # noqa: E402
+
+apply_environment(globals())

@@ -1,0 +1,1 @@
+"""scraperq's spiders: the generic spider and per-source spiders."""

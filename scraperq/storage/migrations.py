@@ -1,0 +1,154 @@
+"""Versioned, idempotent schema migrations for both dialects.
+
+Each migration has a version number and runs once; ``schema_migrations`` records
+which have run. Running ``migrate`` on an older schema applies only the newer
+ones. On PostgreSQL an advisory lock makes concurrent migrators (many workers
+starting at once) take turns; on SQLite ``BEGIN IMMEDIATE`` does the same.
+
+Write DDL with the placeholders below so one text serves both dialects.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from scraperq.storage.connection import Cursor, Database, utcnow
+
+logger = logging.getLogger(__name__)
+
+# An arbitrary constant that identifies scraperq's migration lock among advisory locks.
+MIGRATION_LOCK_KEY = 7_311_942_001
+
+_TYPES = {
+    "postgresql": {"PK": "BIGSERIAL PRIMARY KEY", "JSON": "JSONB", "BOOL": "BOOLEAN", "BIGINT": "BIGINT"},
+    "sqlite": {"PK": "INTEGER PRIMARY KEY AUTOINCREMENT", "JSON": "TEXT", "BOOL": "INTEGER", "BIGINT": "INTEGER"},
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "tasks, results, schedules, job_runs",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS tasks (
+                id {PK},
+                spider TEXT NOT NULL,
+                url TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                error TEXT,
+                priority INTEGER NOT NULL DEFAULT 0,
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                started_at TIMESTAMPTZ,
+                finished_at TIMESTAMPTZ,
+                item_count INTEGER NOT NULL DEFAULT 0,
+                source TEXT NOT NULL DEFAULT 'cli',
+                meta {JSON},
+                job_id TEXT
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS tasks_status_idx ON tasks (status, id)",
+            "CREATE INDEX IF NOT EXISTS tasks_spider_idx ON tasks (spider, id)",
+            "CREATE INDEX IF NOT EXISTS tasks_created_idx ON tasks (created_at)",
+            """
+            CREATE TABLE IF NOT EXISTS results (
+                id {PK},
+                task_id {BIGINT} NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                spider TEXT NOT NULL,
+                url TEXT NOT NULL,
+                data {JSON} NOT NULL,
+                scraped_at TIMESTAMPTZ NOT NULL,
+                fingerprint TEXT NOT NULL,
+                job_id TEXT
+            )
+            """,
+            # Re-delivery of a request must never store its result twice.
+            "CREATE UNIQUE INDEX IF NOT EXISTS results_once_idx ON results (task_id, fingerprint)",
+            "CREATE INDEX IF NOT EXISTS results_spider_idx ON results (spider, id)",
+            "CREATE INDEX IF NOT EXISTS results_scraped_idx ON results (scraped_at)",
+            """
+            CREATE TABLE IF NOT EXISTS schedules (
+                id {PK},
+                name TEXT NOT NULL UNIQUE,
+                spider TEXT NOT NULL,
+                args {JSON} NOT NULL,
+                settings {JSON} NOT NULL,
+                cron TEXT,
+                interval_seconds INTEGER,
+                timezone TEXT NOT NULL DEFAULT 'UTC',
+                enabled {BOOL} NOT NULL DEFAULT TRUE,
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                CHECK ((cron IS NULL) <> (interval_seconds IS NULL)),
+                CHECK (interval_seconds IS NULL OR interval_seconds > 0)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS job_runs (
+                id {PK},
+                schedule_id {BIGINT} REFERENCES schedules (id) ON DELETE SET NULL,
+                spider TEXT NOT NULL,
+                node TEXT,
+                scrapyd_job_id TEXT,
+                status TEXT NOT NULL,
+                fire_time TIMESTAMPTZ,
+                dispatched_at TIMESTAMPTZ,
+                finished_at TIMESTAMPTZ,
+                error TEXT
+            )
+            """,
+            # One dispatch per (schedule, fire time), across restarts and daemons.
+            "CREATE UNIQUE INDEX IF NOT EXISTS job_runs_once_idx ON job_runs (schedule_id, fire_time)",
+            "CREATE INDEX IF NOT EXISTS job_runs_status_idx ON job_runs (status, id)",
+        ),
+    ),
+)
+
+
+def render(statement: str, dialect: str) -> str:
+    return statement.format(**_TYPES[dialect])
+
+
+def current_version(cur: Cursor) -> int:
+    row = cur.execute("SELECT MAX(version) AS v FROM schema_migrations").fetchone()
+    return int(row["v"]) if row and row["v"] is not None else 0
+
+
+def migrate(db: Database, *, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply every migration newer than the schema; return the versions applied."""
+    applied: list[int] = []
+    with db.transaction() as cur:
+        if db.dialect == "postgresql":
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        have = current_version(cur)
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version <= have:
+                continue
+            for statement in migration.statements:
+                cur.execute(render(statement, db.dialect))
+            cur.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, utcnow()),
+            )
+            applied.append(migration.version)
+            logger.info("Applied migration %s: %s", migration.version, migration.name)
+    return applied
+
+
+def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    return max(m.version for m in migrations)

@@ -1,0 +1,103 @@
+"""The ``results`` table: one row per scraped item, stored at most once per request.
+
+``(task_id, fingerprint)`` is unique, where the fingerprint identifies the
+request that produced the item (and the item's position in that response), so a
+request delivered twice inserts nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from scraperq.storage.connection import Cursor, Database
+from scraperq.storage.tasks import add_item_counts
+
+_INSERT_CHUNK = 200
+_PAGE = 1000
+
+
+@dataclass
+class ResultRow:
+    task_id: int
+    spider: str
+    url: str
+    data: dict[str, Any]
+    scraped_at: datetime
+    fingerprint: str
+    job_id: str | None = None
+
+
+def insert_results(cur: Cursor, rows: Sequence[ResultRow]) -> int:
+    """Insert rows, skipping ones already stored; bump each task's item_count.
+
+    Returns how many rows were new.
+    """
+    inserted: Counter[int] = Counter()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        params: list[Any] = []
+        for r in chunk:
+            params += [r.task_id, r.spider, r.url, cur.db.json_param(r.data), r.scraped_at, r.fingerprint, r.job_id]
+        new = cur.execute(
+            "INSERT INTO results (task_id, spider, url, data, scraped_at, fingerprint, job_id)"
+            f" VALUES {values} ON CONFLICT (task_id, fingerprint) DO NOTHING RETURNING task_id",
+            params,
+        ).fetchall()
+        inserted.update(int(r["task_id"]) for r in new)
+    add_item_counts(cur, sorted(inserted.items()))
+    return sum(inserted.values())
+
+
+def iter_results(
+    db: Database,
+    *,
+    spider: str | None = None,
+    task_id: int | None = None,
+    since: datetime | None = None,
+    page_size: int = _PAGE,
+) -> Iterator[dict[str, Any]]:
+    """Every matching result in id order, read a page at a time (keyset paging)."""
+    last_id = 0
+    while True:
+        where, params = ["id > %s"], [last_id]
+        if spider is not None:
+            where.append("spider = %s")
+            params.append(spider)
+        if task_id is not None:
+            where.append("task_id = %s")
+            params.append(task_id)
+        if since is not None:
+            where.append("scraped_at >= %s")
+            params.append(since)
+        params.append(page_size)
+        with db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT id, task_id, spider, url, data, scraped_at, job_id FROM results"
+                f" WHERE {' AND '.join(where)} ORDER BY id LIMIT %s",
+                params,
+            ).fetchall()
+        for row in rows:
+            row["data"] = db.json_value(row["data"])
+            yield row
+        if len(rows) < page_size:
+            return
+        last_id = int(rows[-1]["id"])
+
+
+def count_results(db: Database, *, spider: str | None = None, task_id: int | None = None) -> int:
+    where, params = [], []
+    if spider is not None:
+        where.append("spider = %s")
+        params.append(spider)
+    if task_id is not None:
+        where.append("task_id = %s")
+        params.append(task_id)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    with db.transaction() as cur:
+        row = cur.execute(f"SELECT COUNT(*) AS n FROM results {clause}", params).fetchone()
+    return int(row["n"]) if row else 0
