@@ -1,0 +1,67 @@
+"""The ``scraperq`` command.
+
+Each sub-command lives in its own module with ``register(subparsers)``, which
+adds its parser and sets ``handler`` to a function taking the parsed arguments
+and returning an exit status. Errors scraperq raises on purpose become one line
+on stderr and exit status 2; nothing prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from scraperq.errors import ScraperqError
+
+# Sub-command modules, in the order `scraperq --help` lists them.
+COMMAND_MODULES = (
+    "scraperq.cli.migrate",
+    "scraperq.cli.tasks",
+    "scraperq.cli.results",
+)
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as argparse does, minus the usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="scraperq", description="Scraping job system on Scrapy, Redis, PostgreSQL and Scrapyd.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # The CLI works from any folder: settings come from the package, not scrapy.cfg.
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "scraperq.settings")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except ScraperqError as exc:
+        print(f"scraperq: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `scraperq results | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

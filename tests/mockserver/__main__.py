@@ -1,0 +1,117 @@
+"""Entry point: ``python -m tests.mockserver``; see the package docstring for routes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from tests.mockserver import pages
+
+HITS: Counter[str] = Counter()
+KEY_HITS: Counter[str] = Counter()
+LOCK = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mockserver/1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet by default
+        pass
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        path = parts.path
+        if path not in ("/__hits__", "/__reset__"):
+            with LOCK:
+                HITS[self.path] += 1
+        try:
+            self.route(path, query)
+        except BrokenPipeError:
+            pass
+
+    def route(self, path: str, query: dict[str, str]) -> None:
+        base = f"http://{self.headers.get('Host')}"
+        if path == "/__hits__":
+            with LOCK:
+                return self.send(200, json.dumps(dict(HITS)), "application/json")
+        if path == "/__reset__":
+            with LOCK:
+                HITS.clear()
+                KEY_HITS.clear()
+            return self.send(200, "{}", "application/json")
+        if path == "/robots.txt":
+            return self.send(200, "User-agent: *\nDisallow: /private/\n", "text/plain")
+        if path == "/" or path.startswith("/site/"):
+            return self.send(200, pages.site_page(path, query), "text/html; charset=utf-8")
+        if path == "/article":
+            return self.send(200, pages.ARTICLE, "text/html; charset=utf-8")
+        if path == "/links":
+            return self.send(200, pages.links_page(base), "text/html; charset=utf-8")
+        if path == "/redirect":
+            return self.send(302, "", "text/html", {"Location": query.get("to", "/article")})
+        if path.startswith("/status/"):
+            return self.send(int(path.rsplit("/", 1)[1]), "", "text/plain")
+        if path.startswith("/flaky/"):
+            hits = self.key_hit(path)
+            if hits <= int(query.get("fail", "1")):
+                return self.send(int(query.get("code", "500")), "try again", "text/plain")
+            return self.send(200, pages.simple_page(f"Recovered {path}"), "text/html")
+        if path.startswith("/retry-after/"):
+            if self.key_hit(path) == 1:
+                return self.send(429, "slow down", "text/plain", {"Retry-After": query.get("after", "1")})
+            return self.send(200, pages.simple_page(f"After {path}"), "text/html")
+        if path == "/slow":
+            time.sleep(float(query.get("delay", "1")))
+            return self.send(200, pages.simple_page(f"Slow {query.get('id', '')}"), "text/html")
+        if path == "/file.pdf":
+            return self.send(200, pages.PDF_BYTES, "application/pdf")
+        if path == "/image.png":
+            return self.send(200, pages.PNG_BYTES, "image/png")
+        if path == "/data.json":
+            return self.send(200, json.dumps({"hello": "world", "n": [1, 2, 3]}), "application/json")
+        return self.send(404, pages.simple_page("Not found"), "text/html")
+
+    def key_hit(self, path: str) -> int:
+        with LOCK:
+            KEY_HITS[path] += 1
+            return KEY_HITS[path]
+
+    def send(self, status: int, body: str | bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
