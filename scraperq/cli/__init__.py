@@ -20,8 +20,6 @@ from scraperq.errors import ScraperqError
 # Sub-command modules, in the order `scraperq --help` lists them.
 COMMAND_MODULES = (
     "scraperq.cli.migrate",
-    "scraperq.cli.tasks",
-    "scraperq.cli.results",
 )
 
 EXIT_USAGE = 2

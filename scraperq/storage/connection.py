@@ -108,6 +108,12 @@ class Database:
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
 
+        # One direct attempt first: an unreachable server fails at once with its reason,
+        # instead of the pool retrying in the background until its timeout.
+        try:
+            psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
+        except psycopg.Error as exc:
+            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {_first_line(exc)}") from None
         pool = ConnectionPool(
             url,
             min_size=1,
@@ -118,11 +124,9 @@ class Database:
         )
         try:
             pool.open(wait=True, timeout=timeout)
-        except Exception as exc:  # psycopg_pool raises PoolTimeout; the cause is in the log
+        except Exception as exc:  # psycopg_pool's PoolTimeout; the server went away just now
             pool.close()
-            reason = _pg_connect_reason(url, timeout)
-            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {reason}") from exc
-        _ = psycopg  # imported for its side effect of failing early when missing
+            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {_first_line(exc)}") from None
         return pool
 
     def close(self) -> None:
@@ -232,14 +236,3 @@ class Cursor:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def _pg_connect_reason(url: str, timeout: float) -> str:
-    """Try one direct connection to learn why the pool could not open."""
-    import psycopg
-
-    try:
-        psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
-    except Exception as exc:  # any failure is the reason we are after
-        return _first_line(exc)
-    return f"no connection within {timeout:g} s"
