@@ -8,6 +8,8 @@ BOT_NAME = "scraperq"
 
 SPIDER_MODULES = ["scraperq.spiders"]
 NEWSPIDER_MODULE = "scraperq.spiders"
+# `scrapy crawl` that reports bad input (URL, arguments, database) in one line, exit status 2.
+COMMANDS_MODULE = "scraperq.commands"
 
 # --- Storage ------------------------------------------------------------------------
 # postgresql://... in production; unset means the embedded SQLite file at

@@ -3,9 +3,15 @@
 Arguments (``-a name=value``):
 
 * ``url`` / ``urls``: what to crawl (or, with ``REDIS_URL`` set, none: wait on the queue).
-* ``follow``: ``none`` (default), ``same-host`` or ``same-domain``.
-* ``depth``: how many links deep to follow (default 1 when following).
-* ``allow``: a regular expression a followed URL must match.
+* ``follow``: ``none`` (default), ``same-host`` or ``same-domain`` (the registrable
+  domain: ``a.example.co.uk`` and ``b.example.co.uk`` are one domain).
+* ``depth``: how many links away from a task's own page to go (default 1 when following).
+* ``allow``: a regular expression a followed URL must contain (``re.search``).
+
+Scope is anchored per task, at the host the task's own page ended up on after
+redirects, and travels in request meta (``follow_host``, ``follow_roots``) so
+that it holds whichever worker fetches a followed page. Followed pages are
+stored as results of the same task (TaskSpiderMiddleware passes ``task_id`` on).
 """
 
 from __future__ import annotations
@@ -13,22 +19,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.http import Response, TextResponse
+from scrapy.http import HtmlResponse, Response, TextResponse
+from w3lib.url import canonicalize_url
 
 from scraperq.errors import BadInput
-from scraperq.extract import extract_page, non_html_result
+from scraperq.extract import describe_file, extract_page
+from scraperq.scope import FOLLOW_MODES, FollowScope, host_of
 from scraperq.spiders.base import TaskSpider, parse_int_arg
 
-FOLLOW_MODES = ("none", "same-host", "same-domain")
-
-
-def registered_domain(host: str) -> str:
-    """The last two labels of a host name: a cheap stand-in for the registered domain."""
-    labels = host.lower().rstrip(".").split(".")
-    return ".".join(labels[-2:]) if len(labels) >= 2 else host.lower()
+# Request meta carried by followed requests.
+FOLLOW_HOST = "follow_host"  # the host of the task's own page, after redirects
+FOLLOW_ROOTS = "follow_roots"  # canonical URLs of the task's own page: never fetched again as a link
 
 
 class GenericSpider(TaskSpider):
@@ -43,42 +46,58 @@ class GenericSpider(TaskSpider):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        follow = str(follow).strip().lower()
         if follow not in FOLLOW_MODES:
             raise BadInput(f"-a follow={follow!r}: use one of {', '.join(FOLLOW_MODES)}")
         self.follow = follow
-        default_depth = 1 if follow != "none" else 0
-        self.max_depth = parse_int_arg("depth", depth, minimum=0) if depth is not None else default_depth
+        if depth is None:
+            self.max_depth = 0 if follow == "none" else 1
+        else:
+            self.max_depth = parse_int_arg("depth", depth, minimum=0)
+        # Scope arguments that would silently do nothing are a mistake worth reporting.
+        if follow == "none" and self.max_depth > 0:
+            raise BadInput(f"-a depth={depth}: nothing is followed with follow=none; add -a follow=same-domain")
+        if follow == "none" and allow:
+            raise BadInput("-a allow=...: nothing is followed with follow=none; add -a follow=same-domain")
         try:
             self.allow = re.compile(allow) if allow else None
         except re.error as exc:
             raise BadInput(f"-a allow={allow!r}: not a regular expression ({exc})") from None
 
     def parse(self, response: Response, **_: Any) -> Iterator[Any]:
-        if not isinstance(response, TextResponse) or not _is_html(response):
-            yield non_html_result(response)
+        if not is_html(response):
+            yield describe_file(response)
             return
+        assert isinstance(response, TextResponse)
         page = extract_page(response)
         yield page
-        yield from self._follow_links(response, page.get("links", []))
+        yield from self.follow_links(response, page["links"])
 
-    def _follow_links(self, response: Response, links: list[str]) -> Iterator[scrapy.Request]:
-        depth = int(response.meta.get("depth", 0))
-        if self.follow == "none" or depth >= self.max_depth:
+    def follow_links(self, response: Response, links: list[str]) -> Iterator[scrapy.Request]:
+        if self.follow == "none" or int(response.meta.get("depth", 0)) >= self.max_depth:
             return
-        origin = urlsplit(response.url).hostname or ""
+        if FOLLOW_HOST in response.meta:  # a followed page
+            scope = self.scope_for(response.meta[FOLLOW_HOST])
+            roots = set(response.meta.get(FOLLOW_ROOTS) or ())
+            if not scope.permits(response.url):
+                return  # it redirected out of scope: keep the page, not its links
+        else:  # the task's own page: scope starts where it ended up
+            scope = self.scope_for(host_of(response.url))
+            first_url = (response.meta.get("redirect_urls") or [response.url])[0]
+            roots = {canonicalize_url(first_url), canonicalize_url(response.url)}
+        meta = {FOLLOW_HOST: scope.host, FOLLOW_ROOTS: sorted(roots)}
         for link in links:
-            host = urlsplit(link).hostname or ""
-            if urlsplit(link).scheme not in ("http", "https"):
-                continue
-            if self.follow == "same-host" and host != origin:
-                continue
-            if self.follow == "same-domain" and registered_domain(host) != registered_domain(origin):
-                continue
-            if self.allow is not None and not self.allow.search(link):
-                continue
-            yield response.follow(link, callback=self.parse)
+            if scope.permits(link) and canonicalize_url(link) not in roots:
+                yield scrapy.Request(link, callback=self.parse, meta=dict(meta))
+
+    def scope_for(self, host: str) -> FollowScope:
+        return FollowScope(self.follow, host, self.allow)
 
 
-def _is_html(response: TextResponse) -> bool:
+def is_html(response: Response) -> bool:
+    if isinstance(response, HtmlResponse):
+        return True
+    if not isinstance(response, TextResponse):
+        return False
     ctype = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
     return "html" in ctype or (not ctype and b"<html" in response.body[:2048].lower())
