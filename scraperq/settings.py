@@ -29,6 +29,18 @@ SCRAPYD_NODES = "http://127.0.0.1:6800"
 SCRAPYD_PROJECT = "scraperq"
 SCRAPERQ_API_BIND = "127.0.0.1:6810"
 SCRAPERQ_API_TOKEN = None
+# Seconds each HTTP call to a Scrapyd node may take before the node counts as down.
+SCRAPYD_TIMEOUT = 10.0
+# Jobs a node runs at once (its max_proc), for least-loaded dispatch; per node: URL#capacity=N.
+SCRAPYD_NODE_CAPACITY = 4
+# The daemon's loop: schedule changes are seen within one tick; jobs are followed every TRACK seconds.
+SCRAPERQ_SCHEDULER_TICK = 1.0
+SCRAPERQ_SCHEDULER_TRACK_INTERVAL = 2.0
+# A fire time missed (no daemon running) is still run if the daemon is back within this many
+# seconds (several missed ones coalesce into one run); older ones are recorded as missed.
+SCRAPERQ_MISFIRE_GRACE = 600
+# A job whose node cannot be reached for this long is recorded as failed.
+SCRAPERQ_JOB_LOST_AFTER = 900
 
 # --- Safety -------------------------------------------------------------------------
 # "0": refuse loopback/private/link-local/multicast/reserved addresses; "1": allow all;

@@ -113,6 +113,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS job_runs_status_idx ON job_runs (status, id)",
         ),
     ),
+    Migration(
+        2,
+        "scheduler: next fire times, job run tracking and counts",
+        (
+            # The daemon's durable cursor: the earliest fire time not yet handled.
+            "ALTER TABLE schedules ADD COLUMN next_fire_time TIMESTAMPTZ",
+            "CREATE INDEX IF NOT EXISTS schedules_due_idx ON schedules (enabled, next_fire_time)",
+            # 'schedule' (a fire time) or 'manual' (`scraperq schedule run`).
+            "ALTER TABLE job_runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'schedule'",
+            "ALTER TABLE job_runs ADD COLUMN created_at TIMESTAMPTZ",
+            "ALTER TABLE job_runs ADD COLUMN started_at TIMESTAMPTZ",
+            "ALTER TABLE job_runs ADD COLUMN item_count INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE job_runs ADD COLUMN task_count INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE job_runs ADD COLUMN tasks_failed INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX IF NOT EXISTS job_runs_schedule_idx ON job_runs (schedule_id, id)",
+            # A job's item and task counts come from its Scrapyd job id.
+            "CREATE INDEX IF NOT EXISTS tasks_job_idx ON tasks (job_id)",
+            "CREATE INDEX IF NOT EXISTS results_job_idx ON results (job_id)",
+        ),
+    ),
 )
 
 
