@@ -36,6 +36,14 @@ class MockServer:
         with urllib.request.urlopen(self.url + "/__hits__", timeout=5) as resp:
             return json.load(resp)
 
+    def log(self) -> list[tuple[str, float]]:
+        """Each request the server received, in order, with its server-side monotonic time."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "/__log__", timeout=5) as resp:
+            return [(path, when) for path, when in json.load(resp)]
+
     def reset(self) -> None:
         import urllib.request
 

@@ -16,18 +16,26 @@ stored as results of the same task (TaskSpiderMiddleware passes ``task_id`` on).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
+from scraperq.failures import describe_exception, with_attempts
 from scraperq.scope import FOLLOW_MODES, FollowScope, host_of
 from scraperq.spiders.base import TaskSpider, parse_int_arg
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 # Request meta carried by followed requests.
 FOLLOW_HOST = "follow_host"  # the host of the task's own page, after redirects
@@ -64,6 +72,17 @@ class GenericSpider(TaskSpider):
         except re.error as exc:
             raise BadInput(f"-a allow={allow!r}: not a regular expression ({exc})") from None
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> GenericSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # Without URLs and without the shared queue there is nothing to do: say so, not "finished".
+        if not spider.arg_urls and not getattr(spider, "start_urls", None) and not crawler.settings.get("REDIS_URL"):
+            raise BadInput("nothing to crawl: give -a url=URL or -a urls=URL,URL (or set REDIS_URL to use the queue)")
+        return spider
+
+    def start_request(self, url: str, **meta: Any) -> scrapy.Request:
+        return super().start_request(url, **meta).replace(errback=self.gave_up)
+
     def parse(self, response: Response, **_: Any) -> Iterator[Any]:
         if not is_html(response):
             yield describe_file(response)
@@ -88,10 +107,25 @@ class GenericSpider(TaskSpider):
         meta = {FOLLOW_HOST: scope.host, FOLLOW_ROOTS: sorted(roots)}
         for link in links:
             if scope.permits(link) and canonicalize_url(link) not in roots:
-                yield scrapy.Request(link, callback=self.parse, meta=dict(meta))
+                yield scrapy.Request(link, callback=self.parse, errback=self.gave_up, meta=dict(meta))
 
     def scope_for(self, host: str) -> FollowScope:
         return FollowScope(self.follow, host, self.allow)
+
+    def gave_up(self, failure: Failure) -> Failure | None:
+        """One log line for a request that failed for good (its task already says why).
+
+        Without an errback Scrapy logs every download error with a full traceback.
+        HTTP error statuses go back to HttpErrorMiddleware, which reports them as usual.
+        """
+        if failure.check(HttpError):
+            return failure
+        request = failure.request  # type: ignore[attr-defined]
+        attempts = int(request.meta.get("retry_times", 0)) + 1
+        reason = with_attempts(describe_exception(failure.value, request.url), attempts)
+        level = logging.INFO if failure.check(IgnoreRequest) else logging.WARNING
+        self.logger.log(level, "Gave up on %s: %s", request.url, reason)
+        return None
 
 
 def is_html(response: Response) -> bool:

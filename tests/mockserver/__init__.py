@@ -12,6 +12,9 @@ its base URL on the first line of stdout and serves until killed. Routes:
 ``/retry-after/KEY?after=S``  429 with ``Retry-After: S`` on the first hit, then a page
 ``/slow?delay=S``         a page after S seconds
 ``/file.pdf`` ``/image.png`` ``/data.json``  non-HTML bodies
+``/scope``, ``/scope/*``    links to sub-domains and other registrable domains; used with the
+                          server as the crawl's HTTP proxy, so any host name reaches it
 ``/__hits__``             JSON: how many times each path (with query) was requested
+``/__log__``              JSON: ``[path, server monotonic seconds]`` for each request, in order
 ``/__reset__``            forget hit counts and flaky state
 """

@@ -15,6 +15,8 @@ from tests.mockserver import pages
 
 HITS: Counter[str] = Counter()
 KEY_HITS: Counter[str] = Counter()
+# Every request in arrival order with its server-side monotonic time (for order and gap checks).
+LOG: list[tuple[str, float]] = []
 LOCK = threading.Lock()
 
 
@@ -32,9 +34,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path
-        if path not in ("/__hits__", "/__reset__"):
+        if path not in ("/__hits__", "/__reset__", "/__log__"):
             with LOCK:
                 HITS[self.path] += 1
+                LOG.append((self.path, time.monotonic()))
         try:
             self.route(path, query)
         except BrokenPipeError:
@@ -45,10 +48,14 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/__hits__":
             with LOCK:
                 return self.send(200, json.dumps(dict(HITS)), "application/json")
+        if path == "/__log__":
+            with LOCK:
+                return self.send(200, json.dumps(LOG), "application/json")
         if path == "/__reset__":
             with LOCK:
                 HITS.clear()
                 KEY_HITS.clear()
+                LOG.clear()
             return self.send(200, "{}", "application/json")
         if path == "/robots.txt":
             return self.send(200, "User-agent: *\nDisallow: /private/\n", "text/plain")
@@ -56,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, pages.site_page(path, query), "text/html; charset=utf-8")
         if path == "/article":
             return self.send(200, pages.ARTICLE, "text/html; charset=utf-8")
+        if path == "/scope" or path.startswith("/scope/"):
+            return self.send(200, pages.scope_page(self.headers.get("Host", ""), path), "text/html; charset=utf-8")
         if path == "/links":
             return self.send(200, pages.links_page(base), "text/html; charset=utf-8")
         if path == "/redirect":

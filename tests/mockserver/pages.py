@@ -77,6 +77,18 @@ def links_page(base: str) -> str:
     )
 
 
+def scope_page(host: str, path: str) -> str:
+    """Links to sub-domains and look-alike domains; reached through the server as an HTTP proxy."""
+    targets = [
+        "/scope/same-host",
+        "http://shop.example.co.uk/scope/sub-domain",
+        "http://other.co.uk/scope/other-domain",
+        "http://www.example.com/scope/other-suffix",
+    ]
+    links = "".join(f'<a href="{t}">{t}</a>' for t in targets)
+    return f"<html><head><title>{host}{path}</title></head><body>{links}</body></html>"
+
+
 def _png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
