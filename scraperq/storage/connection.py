@@ -175,10 +175,14 @@ class Database:
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot open SQLite database {self._sqlite_path}: {exc}") from None
         conn.row_factory = sqlite3.Row
-        # WAL lets the CLI read while a crawl writes; NORMAL sync is safe under WAL.
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        try:
+            # WAL lets the CLI read while a crawl writes; NORMAL sync is safe under WAL.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:  # not a database file, or the file is locked or unreadable
+            conn.close()
+            raise StorageUnavailable(f"cannot open SQLite database {self._sqlite_path}: {exc}") from None
         return conn
 
     # -- value helpers -----------------------------------------------------------

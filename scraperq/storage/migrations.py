@@ -172,3 +172,17 @@ def migrate(db: Database, *, migrations: tuple[Migration, ...] = MIGRATIONS) -> 
 
 def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     return max(m.version for m in migrations)
+
+
+def schema_version(db: Database) -> int:
+    """The version the database is at, without changing it (0 when never migrated)."""
+    with db.transaction() as cur:
+        if db.dialect == "postgresql":
+            row = cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").fetchone()
+        else:
+            row = cur.execute(
+                "SELECT COUNT(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            ).fetchone()
+        if not row or not row["present"]:
+            return 0
+        return current_version(cur)
