@@ -17,6 +17,7 @@ Settings:
 from __future__ import annotations
 
 import time
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,10 @@ def parse_retry_after(value: bytes | str | None, now: float | None = None) -> fl
     if text.isdigit():
         return float(text)
     try:
-        when = parsedate_to_datetime(text).timestamp()
+        parsed = parsedate_to_datetime(text)
+        if parsed.tzinfo is None:  # "-0000" or no zone: HTTP dates are always GMT, never local time
+            parsed = parsed.replace(tzinfo=UTC)
+        when = parsed.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when - (time.time() if now is None else now))
