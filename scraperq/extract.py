@@ -141,12 +141,12 @@ def normalize_space(text: str) -> str:
 
 def main_text(root: Any) -> str:
     """The page's readable text, one line per block, without navigation and other boilerplate."""
-    chunks: list[str] = []
-    for element in content_roots(root):
-        chunks.append(LINE_BREAK)
-        chunks.extend(_text_chunks(element))
-    lines = (normalize_space(line) for line in "".join(chunks).split(LINE_BREAK))
-    return "\n".join(line for line in lines if line)
+    body = root.find("body")
+    whole = [body if body is not None else root]
+    preferred = content_roots(root)
+    text = _lines_of(preferred)
+    # An empty <main> (a shell filled in by scripts) says nothing: fall back to the whole body.
+    return text if text or preferred == whole else _lines_of(whole)
 
 
 def content_roots(root: Any) -> list[Any]:
@@ -159,6 +159,15 @@ def content_roots(root: Any) -> list[Any]:
         return list(articles)
     body = root.find("body")
     return [body if body is not None else root]
+
+
+def _lines_of(elements: list[Any]) -> str:
+    chunks: list[str] = []
+    for element in elements:
+        chunks.append(LINE_BREAK)
+        chunks.extend(_text_chunks(element))
+    lines = (normalize_space(line) for line in "".join(chunks).split(LINE_BREAK))
+    return "\n".join(line for line in lines if line)
 
 
 def is_boilerplate(element: Any) -> bool:
@@ -336,7 +345,8 @@ def absolute_url(href: str, base: str) -> str | None:
 
 def links(root: Any, base: str) -> list[str]:
     """Absolute http(s) targets of <a href> and <area href>, in page order, each once."""
-    return unique(absolute_url(href, base) for href in root.xpath("//a/@href | //area/@href"))
+    hrefs = dict.fromkeys(str(h) for h in root.xpath("//a/@href | //area/@href"))  # menus repeat links
+    return unique(absolute_url(href, base) for href in hrefs)
 
 
 def unique(urls: Iterable[str | None]) -> list[str]:

@@ -61,6 +61,9 @@ def crawl_env(database_url: str, **extra: str) -> dict[str, str]:
     """Environment for a crawl of the loopback mock server: fast retries, no robots wait."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRAPERQ_", "SCRAPY_"))}
     env.pop("REDIS_URL", None)
+    # A proxy from the machine's environment would carry loopback crawls elsewhere.
+    for name in [k for k in env if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
+        del env[name]
     env.update(
         {
             "DATABASE_URL": database_url,

@@ -98,6 +98,11 @@ def test_prefers_article_when_there_is_no_main_and_body_otherwise() -> None:
     assert extract_page(page(plain))["text"] == "First block\nSecond bold block"
 
 
+def test_an_empty_main_falls_back_to_the_body() -> None:
+    html = "<body><div id='app'><main></main></div><p>Rendered on the server after all.</p></body>"
+    assert extract_page(page(html))["text"] == "Rendered on the server after all."
+
+
 def test_role_main_hidden_and_forms() -> None:
     html = """<body><div role="navigation">Skip me</div>
       <div role="main"><p>Visible <span hidden>secret</span>text</p>

@@ -83,7 +83,7 @@ def test_depth_limits_how_far_links_are_followed(
 def test_same_domain_uses_the_registrable_domain(sqlite_url: str, mockserver: MockServer) -> None:
     # The mock server doubles as the crawl's HTTP proxy, so made-up host names reach it
     # and no traffic leaves the machine; SCRAPERQ_ALLOW_PRIVATE=1 skips resolving them.
-    proxy = {"http_proxy": mockserver.url, "no_proxy": "", "NO_PROXY": "", "SCRAPERQ_ALLOW_PRIVATE": "1"}
+    proxy = {"http_proxy": mockserver.url, "SCRAPERQ_ALLOW_PRIVATE": "1"}
     start = "http://www.example.co.uk/scope"
     crawled_ok(crawl(sqlite_url, "generic", f"url={start}", "follow=same-domain", **proxy))
     _, results = stored(sqlite_url)
