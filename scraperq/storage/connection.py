@@ -185,6 +185,15 @@ class Database:
             raise StorageUnavailable(f"cannot open SQLite database {self._sqlite_path}: {exc}") from None
         return conn
 
+    @property
+    def row_errors(self) -> tuple[type[Exception], ...]:
+        """Errors meaning "the database refuses these values" (a constraint, bad data), not "it is down"."""
+        if self.dialect == "postgresql":
+            import psycopg
+
+            return (psycopg.IntegrityError, psycopg.DataError)
+        return (sqlite3.IntegrityError, sqlite3.DataError)
+
     # -- value helpers -----------------------------------------------------------
 
     def json_param(self, value: Any) -> Any:

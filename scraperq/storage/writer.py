@@ -4,6 +4,12 @@ The crawl side appends to a :class:`BatchWriter`; it is flushed when the buffer
 reaches ``max_batch`` entries, when ``max_delay`` seconds have passed (the
 caller's timer calls :meth:`flush_due`), and at close. A batch that fails to
 commit stays buffered and is tried again, so a database hiccup loses nothing.
+
+A batch the database refuses because of its contents (a value PostgreSQL cannot
+store, such as NaN or a NUL character, or a result whose task was purged) is
+written again at once, row by row inside one transaction, and only the rows
+refused are dropped and logged; otherwise one bad row would hold back every
+later result for ever.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from scraperq.storage import tasks as task_store
-from scraperq.storage.connection import Database
+from scraperq.storage.connection import Cursor, Database
 from scraperq.storage.results import ResultRow, insert_results
 
 logger = logging.getLogger(__name__)
@@ -36,6 +44,7 @@ class FlushStats:
     results_duplicate: int = 0
     tasks_completed: int = 0
     tasks_failed: int = 0
+    rejected: int = 0  # results and task updates the database refused; logged and dropped
 
 
 class BatchWriter:
@@ -84,19 +93,12 @@ class BatchWriter:
             if not results and not events:
                 return stats
             try:
-                with self.db.transaction() as cur:
-                    # Results first, so a task is never completed ahead of its items.
-                    stats.results_inserted = insert_results(cur, results)
-                    stats.results_duplicate = len(results) - stats.results_inserted
-                    for ev in _collapse(events):
-                        if ev.status == "running":
-                            task_store.mark_running(cur, ev.task_id, ev.attempts, ev.at)
-                        elif ev.status == "completed":
-                            stats.tasks_completed += task_store.mark_completed(cur, ev.task_id, ev.attempts, ev.at)
-                        elif ev.status == "failed":
-                            stats.tasks_failed += task_store.mark_failed(
-                                cur, ev.task_id, ev.attempts, ev.error or "failed", ev.at
-                            )
+                try:
+                    self._write(results, events, stats, row_by_row=False)
+                except self.db.row_errors as exc:
+                    logger.warning("The database refused a batch (%s); writing it row by row", _first_line(exc))
+                    stats = FlushStats()
+                    self._write(results, events, stats, row_by_row=True)
             except BaseException:
                 with self._lock:  # put the batch back in front of anything newer
                     self._results[:0] = results
@@ -107,6 +109,56 @@ class BatchWriter:
             for name in vars(stats):
                 setattr(self.totals, name, getattr(self.totals, name) + getattr(stats, name))
             return stats
+
+    def _write(self, results: list[ResultRow], events: list[TaskEvent], stats: FlushStats, *, row_by_row: bool) -> None:
+        """One transaction; ``row_by_row`` gives each entry a savepoint and skips those the database refuses."""
+        with self.db.transaction() as cur:
+            # Results first, so a task is never completed ahead of its items.
+            if row_by_row:
+                for row in results:
+                    with self._unless_refused(cur, stats, row):
+                        stats.results_inserted += insert_results(cur, [row])
+                refused_results = stats.rejected
+                for ev in _collapse(events):
+                    with self._unless_refused(cur, stats, ev):
+                        _apply_event(cur, ev, stats)
+            else:
+                refused_results = 0
+                stats.results_inserted = insert_results(cur, results)
+                for ev in _collapse(events):
+                    _apply_event(cur, ev, stats)
+        stats.results_duplicate = len(results) - stats.results_inserted - refused_results
+
+    @contextmanager
+    def _unless_refused(self, cur: Cursor, stats: FlushStats, entry: ResultRow | TaskEvent) -> Iterator[None]:
+        cur.execute("SAVEPOINT batch_entry")
+        try:
+            yield
+        except self.db.row_errors as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT batch_entry")
+            stats.rejected += 1
+            logger.error("Dropped %s: the database refused it: %s", _describe(entry), _first_line(exc))
+        cur.execute("RELEASE SAVEPOINT batch_entry")
+
+
+def _apply_event(cur: Cursor, ev: TaskEvent, stats: FlushStats) -> None:
+    if ev.status == "running":
+        task_store.mark_running(cur, ev.task_id, ev.attempts, ev.at)
+    elif ev.status == "completed":
+        stats.tasks_completed += task_store.mark_completed(cur, ev.task_id, ev.attempts, ev.at)
+    elif ev.status == "failed":
+        stats.tasks_failed += task_store.mark_failed(cur, ev.task_id, ev.attempts, ev.error or "failed", ev.at)
+
+
+def _describe(entry: ResultRow | TaskEvent) -> str:
+    if isinstance(entry, ResultRow):
+        return f"the result of task {entry.task_id} from {entry.url}"
+    return f"the {entry.status} update of task {entry.task_id}"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _collapse(events: list[TaskEvent]) -> list[TaskEvent]:
