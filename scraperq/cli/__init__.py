@@ -20,6 +20,10 @@ from scraperq.errors import ScraperqError
 # Sub-command modules, in the order `scraperq --help` lists them.
 COMMAND_MODULES = (
     "scraperq.cli.migrate",
+    "scraperq.cli.tasks",
+    "scraperq.cli.results",
+    "scraperq.cli.purge",
+    "scraperq.cli.status",
 )
 
 EXIT_USAGE = 2

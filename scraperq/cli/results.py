@@ -1,0 +1,60 @@
+"""``scraperq results``: stream stored results as JSON Lines or CSV.
+
+Rows are read a page at a time and written as they come, so an export of
+millions of results runs in constant memory. ``--output F`` writes F whole or
+not at all (a temporary file renamed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from scraperq.cli.common import open_db, output_file, parse_id, parse_when
+from scraperq.storage.export import RESULT_FIELDS, ResultCsvWriter, result_record, to_json_line
+from scraperq.storage.results import iter_results
+from scraperq.storage.tasks import get_task
+
+_FIELDS = ", ".join(RESULT_FIELDS)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "results",
+        help="export stored results (JSON Lines or CSV)",
+        description=(
+            "Stream stored results in id order. jsonl (the default) prints one JSON object per line with"
+            f" the keys {_FIELDS}. csv prints a header and the columns {_FIELDS}; data, the scraped"
+            " item, is one JSON text cell, so the columns are the same whatever the items contain."
+            " Times are ISO 8601 in UTC."
+        ),
+    )
+    parser.add_argument("--spider", metavar="S", help="only results of this spider")
+    parser.add_argument("--task", metavar="ID", help="only results of this task")
+    parser.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only results scraped at or after WHEN: an ISO date/time (UTC unless it has an offset),"
+        " or a duration ago such as 90m, 24h or 7d",
+    )
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)")
+    parser.add_argument("--output", metavar="F", help="write to file F instead of standard output")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    task_id = parse_id("task id", args.task) if args.task is not None else None
+    since = parse_when(args.since) if args.since is not None else None
+    with open_db() as db:
+        if task_id is not None:
+            get_task(db, task_id)  # an unknown id is an error, not an empty export
+        rows = iter_results(db, spider=args.spider, task_id=task_id, since=since)
+        with output_file(args.output) as out:
+            if args.format == "csv":
+                writer = ResultCsvWriter(out)
+                for row in rows:
+                    writer.write(row)
+            else:
+                for row in rows:
+                    out.write(to_json_line(result_record(row)))
+            out.flush()
+    return 0
