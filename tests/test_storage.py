@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from scraperq.errors import BadInput, ConfigError, NotFound, StorageUnavailable
-from scraperq.storage import Database, open_database
+from scraperq.storage import Database, open_database, redact_url
 from scraperq.storage.connection import utcnow
 from scraperq.storage.results import ResultRow, count_results, insert_results, iter_results
 from scraperq.storage.tasks import (
@@ -313,3 +313,20 @@ def test_a_file_that_is_not_a_sqlite_database_is_one_readable_error(tmp_path: Pa
 def test_an_unsupported_database_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="must start with postgresql:// or sqlite:///"):
         open_database("mysql://localhost/scraperq")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:s3cret@db:5432/scraperq", "postgresql://app:***@db:5432/scraperq"),
+        ("postgresql://app:p%40ss@db/scraperq", "postgresql://app:***@db/scraperq"),
+        (
+            "postgresql://db/scraperq?sslmode=require&password=s3cret",
+            "postgresql://db/scraperq?sslmode=require&password=***",
+        ),
+        ("postgresql://app@db/scraperq?passfile=/run/pgpass", "postgresql://app@db/scraperq?passfile=/run/pgpass"),
+        ("sqlite:////var/lib/scraperq/db.sqlite3", "sqlite:////var/lib/scraperq/db.sqlite3"),
+    ],
+)
+def test_database_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
