@@ -137,6 +137,11 @@ def database_with_a_result(tmp_path_factory: pytest.TempPathFactory, mockserver_
 
 BAD_CRAWLS = {
     "invalid URL": (["generic", "-a", "url=notaurl"], {}, "invalid URL 'notaurl'"),
+    "invalid URL, Twisted crawler process": (
+        ["generic", "-a", "url=notaurl", "-s", "FORCE_CRAWLER_PROCESS=True"],
+        {},
+        "invalid URL 'notaurl'",
+    ),
     "ftp URL": (["generic", "-a", "url=ftp://example.org/x"], {}, "scheme 'ftp'"),
     "malformed depth": (["generic", "-a", "url=http://127.0.0.1/", "-a", "depth=two"], {}, "-a depth='two'"),
     "negative depth": (["generic", "-a", "url=http://127.0.0.1/", "-a", "depth=-1"], {}, "-a depth='-1'"),

@@ -77,7 +77,7 @@ class Command(crawl.Command):
         if isinstance(exc, ScraperqError):
             self.startup_error = exc
         elif exc is not None:
-            logger.error("The crawl failed to start", exc_info=exc)
+            logger.error("The crawl ended with an unexpected error", exc_info=exc)
 
     def _deferred_failed(self, failure: Any) -> Any:
         if failure.check(ScraperqError):
