@@ -20,7 +20,7 @@ import pytest
 from scraperq.errors import StorageUnavailable
 from scraperq.storage import Database
 from scraperq.storage.connection import utcnow
-from scraperq.storage.results import ResultRow, count_results, iter_results
+from scraperq.storage.results import ResultRow, iter_results
 from scraperq.storage.tasks import NewTask, create_tasks, get_task
 from scraperq.storage.writer import BatchWriter, TaskEvent
 from tests.conftest import PG_ADMIN_URL
@@ -101,10 +101,19 @@ def test_readers_see_a_batch_whole_or_not_at_all(db: Database, db_url: str) -> N
     seen: set[tuple[int, str]] = set()
     done = threading.Event()
 
+    def snapshot(database: Database) -> tuple[int, str]:
+        # One statement, so both numbers come from the same moment on either database.
+        with database.transaction() as cur:
+            found = cur.execute(
+                "SELECT (SELECT COUNT(*) FROM results) AS n, status FROM tasks WHERE id = %s", (task_id,)
+            ).fetchone()
+        assert found is not None
+        return int(found["n"]), found["status"]
+
     def watch() -> None:
         with Database(db_url) as reader:
             while not done.is_set():
-                seen.add((count_results(reader), get_task(reader, task_id)["status"]))
+                seen.add(snapshot(reader))
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -113,7 +122,7 @@ def test_readers_see_a_batch_whole_or_not_at_all(db: Database, db_url: str) -> N
     finally:
         done.set()
         watcher.join(timeout=60)
-    seen.add((count_results(db), get_task(db, task_id)["status"]))
+    seen.add(snapshot(db))
     assert seen <= {(0, "pending"), (6000, "completed")}
     assert (6000, "completed") in seen
 
