@@ -68,6 +68,11 @@ class CrawlStore:
             store = _STORES[crawler] = cls(crawler)
         return store
 
+    @classmethod
+    def existing(cls, crawler: Crawler) -> CrawlStore | None:
+        """The crawl's store if a component has opened it, without opening the database."""
+        return _STORES.get(crawler)
+
     @property
     def job_id(self) -> str | None:
         """Scrapyd's job id when running under Scrapyd (it passes ``_job``)."""

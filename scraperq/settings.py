@@ -10,6 +10,10 @@ SPIDER_MODULES = ["scraperq.spiders"]
 NEWSPIDER_MODULE = "scraperq.spiders"
 # `scrapy crawl` that reports bad input (URL, arguments, database) in one line, exit status 2.
 COMMANDS_MODULE = "scraperq.commands"
+# Python spiders from SPIDER_MODULES plus one spider per source file (scraperq/sources/README.md):
+# the package's own sources, and those in SCRAPERQ_SOURCES_DIR (folders separated by ":").
+SPIDER_LOADER_CLASS = "scraperq.sources.loader.SourceSpiderLoader"
+SCRAPERQ_SOURCES_DIR = None
 
 # --- Storage ------------------------------------------------------------------------
 # postgresql://... in production; unset means the embedded SQLite file at
@@ -50,7 +54,15 @@ DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 TELNETCONSOLE_ENABLED = False
 # Only http(s): no local files, inline data, S3 or FTP.
-DOWNLOAD_HANDLERS = {"file": None, "data": None, "s3": None, "ftp": None}
+DOWNLOAD_HANDLERS = {
+    "file": None,
+    "data": None,
+    "s3": None,
+    "ftp": None,
+    # Plain HTTP as usual; requests that ask for rendering go to Chromium (scraperq/rendering/).
+    "http": "scraperq.rendering.handler.RenderingDownloadHandler",
+    "https": "scraperq.rendering.handler.RenderingDownloadHandler",
+}
 
 # --- Retries ------------------------------------------------------------------------
 # Connection errors, timeouts and HTTP 408/429/5xx: retried with exponential backoff
@@ -67,6 +79,24 @@ ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
 DOWNLOAD_DELAY = 0
+# AutoThrottle is on for per-source spiders (scraperq/spiders/source.py); these shape it.
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+
+# --- JavaScript rendering (scrapy-playwright) -------------------------------------------
+# Only pages that ask for it are rendered (meta playwright/render, a spider's render
+# attribute, generic -a render=auto); the browser starts with the first of them.
+SCRAPERQ_CHROMIUM_PATH = "/usr/bin/chromium"
+# render=auto: a page with scripts and less visible text than this is rendered.
+SCRAPERQ_RENDER_MIN_TEXT = 200
+# A browser context is replaced after this many pages, so its memory does not pile up.
+SCRAPERQ_RENDER_PAGES_PER_CONTEXT = 100
+# Resource types the browser does not load (text is what we keep).
+SCRAPERQ_RENDER_SKIP_RESOURCES = "image,media,font"
+# Seconds to wait for a source's render_wait_for selector.
+SCRAPERQ_RENDER_WAIT_TIMEOUT = 10.0
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
 # --- Components -----------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
@@ -76,6 +106,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scraperq.middlewares.ssrf.SSRFGuardMiddleware": 60,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraperq.middlewares.retry.BackoffRetryMiddleware": 550,
+    # Inside retries: an app shell is fetched again in the browser before anyone sees it.
+    "scraperq.rendering.middleware.RenderMiddleware": 580,
 }
 SPIDER_MIDDLEWARES = {
     "scraperq.middlewares.tasks.TaskSpiderMiddleware": 50,

@@ -4,7 +4,8 @@ An item must be something itemadapter understands, JSON-serializable once
 dates and the like are turned into text, and carry every field its class marks
 ``required`` (``scrapy.Field(required=True)``, or ``metadata={"required": True}``
 on dataclass/attrs fields). A refused item is dropped with the reason, counted in
-``scraperq/items/invalid`` and never stored.
+``scraperq/items/invalid``, recorded against its task (``tasks.invalid_items``,
+see :mod:`scraperq.pipelines.invalid`) and never stored.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 from itemadapter import ItemAdapter, is_item
 from scrapy.exceptions import DropItem
+
+from scraperq.pipelines.invalid import InvalidItemLog
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ def missing_required(item: Any) -> list[str]:
 class ValidatePipeline:
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
+        self.invalid_log = InvalidItemLog.from_crawler(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ValidatePipeline:
@@ -59,16 +63,20 @@ class ValidatePipeline:
 
     def process_item(self, item: Any) -> Any:
         if not is_item(item):
-            self._invalid(f"not an item: {type(item).__name__}")
+            self._invalid(item, f"not an item: {type(item).__name__}")
         missing = missing_required(item)
         if missing:
-            self._invalid(f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+            self._invalid(item, f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
         try:
             to_json_dict(item)
         except (TypeError, ValueError) as exc:
-            self._invalid(str(exc))
+            self._invalid(item, str(exc))
         return item
 
-    def _invalid(self, reason: str) -> None:
+    def _invalid(self, item: Any, reason: str) -> None:
         self.crawler.stats.inc_value("scraperq/items/invalid")
+        self.invalid_log.record(item, reason)
         raise DropItem(f"invalid item: {reason}")
+
+    async def close_spider(self) -> None:
+        await self.invalid_log.close()

@@ -133,6 +133,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS results_job_idx ON results (job_id)",
         ),
     ),
+    Migration(
+        3,
+        "items refused by validation, per task",
+        (
+            "ALTER TABLE tasks ADD COLUMN invalid_items INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN invalid_reason TEXT",
+        ),
+    ),
 )
 
 

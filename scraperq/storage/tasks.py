@@ -21,7 +21,7 @@ FINAL_STATUSES = ("completed", "failed")
 _INSERT_CHUNK = 500
 _COLUMNS = (
     "id, spider, url, status, attempts, error, priority, created_at, updated_at,"
-    " started_at, finished_at, item_count, source, meta, job_id"
+    " started_at, finished_at, item_count, invalid_items, invalid_reason, source, meta, job_id"
 )
 
 

@@ -14,6 +14,8 @@ its base URL on the first line of stdout and serves until killed. Routes:
 ``/file.pdf`` ``/image.png`` ``/data.json``  non-HTML bodies
 ``/scope``, ``/scope/*``    links to sub-domains and other registrable domains; used with the
                           server as the crawl's HTTP proxy, so any host name reaches it
+``/news/`` ``/shop/`` ``/echo/`` ``/feeds/`` ``/sitemaps/`` ``/api/`` ``/js/``  fixture sites of the
+                          per-source, feed, sitemap, JSON API and rendering tests (sources.py)
 ``/__hits__``             JSON: how many times each path (with query) was requested
 ``/__log__``              JSON: ``[path, server monotonic seconds]`` for each request, in order
 ``/__reset__``            forget hit counts and flaky state

@@ -11,7 +11,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.mockserver import pages
+from tests.mockserver import pages, sources
 
 HITS: Counter[str] = Counter()
 KEY_HITS: Counter[str] = Counter()
@@ -89,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, pages.PNG_BYTES, "image/png")
         if path == "/data.json":
             return self.send(200, json.dumps({"hello": "world", "n": [1, 2, 3]}), "application/json")
+        if sources.route(self, path, query):  # the per-source, feed, API and rendering fixtures
+            return None
         return self.send(404, pages.simple_page("Not found"), "text/html")
 
     def key_hit(self, path: str) -> int:

@@ -1,0 +1,300 @@
+"""Fixture sites for the per-source, feed, sitemap, JSON API and rendering tests.
+
+``/news/``                      a news site: categories Inland, Sport, Kultur (links on the home page)
+``/news/<cat>/?page=N``         a category listing, 3 pages, headlines in ``h2.headline``, ``a[rel=next]``;
+                                page 1 of Inland also links an offsite story and one under /private/
+``/news/story/<cat>-<p>-<i>.html`` a story: h1, time, author, lead, body, section breadcrumb;
+                                story ``inland-1-3`` has no headline (an invalid item)
+``/shop/bestsellers?page=N``    a listing with the items on it (``li.book``), 2 pages
+``/echo/agent``                 a page whose h1 is the request's User-Agent
+``/feeds/rss.xml`` ``/feeds/atom.xml``  an RSS 2.0 and an Atom feed
+``/feeds/home.html``            an HTML page advertising the RSS feed
+``/sitemaps/index.xml``         a sitemap index -> ``pages.xml`` and the gzipped ``news.xml.gz``
+``/api/books?cursor=C``         a JSON API with cursor pagination, 5 books, 2 per page;
+                                needs ``Authorization: Bearer test-api-key`` (else 401)
+``/api/numbers?page=N``         a JSON API with page numbers: 3 pages of records, then an empty page
+``/js/app.html?id=N``           content built by a script: the plain HTML is an empty shell
+``/js/static.html?id=N``        the same content written in the HTML (for the benchmark)
+``/js/guard.html?target=URL``   a script fetching URL, and URL through a same-site redirect
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+from typing import Any
+from urllib.parse import quote
+
+API_KEY = "test-api-key"
+CATEGORIES = ("Inland", "Sport", "Kultur")
+LISTING_PAGES = 3
+STORIES_PER_PAGE = 2
+BOOKS = [
+    {"id": 1, "title": "The River", "author": {"name": "A. Writer"}, "rank": 1},
+    {"id": 2, "title": "Night Trains", "author": {"name": "B. Author"}, "rank": 2},
+    {"id": 3, "title": "", "author": {"name": "C. Nobody"}, "rank": 3},  # no title: an invalid item
+    {"id": 4, "title": "Salt and Stone", "author": {"name": "D. Poet"}, "rank": 4},
+    {"id": 5, "title": "Last Light", "author": {"name": "E. Novelist"}, "rank": 5},
+]
+APP_TEXT = (
+    "This story only exists once the script has run. It is long enough to count as a real page "
+    "of text, with several sentences about the river, the valley and the people who live there, "
+    "so that a reader would find something worth keeping."
+)
+
+
+def route(handler: Any, path: str, query: dict[str, str]) -> bool:
+    """Serve ``path`` if it is one of these fixtures; False leaves it to the main router."""
+    for prefix, serve in _ROUTES:
+        if path == prefix.rstrip("/") or path.startswith(prefix):
+            serve(handler, path, query)
+            return True
+    return False
+
+
+def _html(handler: Any, body: str, status: int = 200) -> None:
+    handler.send(status, body, "text/html; charset=utf-8")
+
+
+# -- news ----------------------------------------------------------------------------
+
+
+def _news(handler: Any, path: str, query: dict[str, str]) -> None:
+    parts = [p for p in path.split("/") if p][1:]
+    if not parts:
+        links = "".join(f'<li><a href="/news/{c.lower()}/">{c}</a></li>' for c in CATEGORIES)
+        return _html(handler, f"<html><head><title>News</title></head><body><ul>{links}</ul></body></html>")
+    if parts[0] == "story" and len(parts) == 2:
+        return _story(handler, parts[1].removesuffix(".html"))
+    names = {c.lower(): c for c in CATEGORIES}
+    if len(parts) == 1 and parts[0] in names:
+        return _listing(handler, names[parts[0]], int(query.get("page", "1")), handler.headers.get("Host", ""))
+    _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+
+
+def _listing(handler: Any, category: str, page: int, host: str) -> None:
+    if not 1 <= page <= LISTING_PAGES:
+        return _html(handler, "<html><body><h1>No such page</h1></body></html>", 404)
+    slug = category.lower()
+    stories = "".join(
+        f'<h2 class="headline"><a href="/news/story/{slug}-{page}-{i}.html">{category} story {page}.{i}</a></h2>'
+        for i in range(1, STORIES_PER_PAGE + 1)
+    )
+    if category == "Inland" and page == 1:
+        port = host.rsplit(":", 1)[-1]
+        stories += (
+            f'<h2 class="headline"><a href="http://localhost:{port}/news/story/offsite-1-1.html">Elsewhere</a></h2>'
+            '<h2 class="headline"><a href="/private/news/secret.html">Members only</a></h2>'
+            '<h2 class="headline"><a href="/news/story/inland-1-3.html">A broken story</a></h2>'
+        )
+    nav = f'<a rel="next" href="/news/{slug}/?page={page + 1}">Next</a>' if page < LISTING_PAGES else ""
+    _html(
+        handler,
+        f"<html><head><title>{category}, page {page}</title></head><body>"
+        f'<nav class="menu"><a href="/news/">Home</a></nav><main>{stories}</main>'
+        f'<div class="pager">{nav}</div></body></html>',
+    )
+
+
+def _story(handler: Any, slug: str) -> None:
+    try:
+        category, page, index = slug.rsplit("-", 2)
+    except ValueError:
+        return _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+    section = category.capitalize()
+    headline = "" if slug == "inland-1-3" else f"<h1>{section} story {page}.{index}</h1>"
+    _html(
+        handler,
+        f"<html><head><title>{section} {page}.{index}</title></head><body>"
+        f'<nav class="crumbs"><a href="/news/">News</a> <a class="section" href="/news/{category}/">{section}</a></nav>'
+        f"<article>{headline}"
+        f'<time datetime="2026-03-0{index}T08:00:00Z">March {index}</time>'
+        f'<span class="author">Reporter {index}</span>'
+        f'<p class="lead">The lead of {section} story {page}.{index}.</p>'
+        f'<div class="body"><p>First paragraph.</p><p>Second   paragraph.</p></div>'
+        "</article></body></html>",
+    )
+
+
+# -- a listing with the items on it ------------------------------------------------------
+
+
+def _shop(handler: Any, path: str, query: dict[str, str]) -> None:
+    page = int(query.get("page", "1"))
+    if path != "/shop/bestsellers" or not 1 <= page <= 2:
+        return _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+    books = [b for b in BOOKS if (b["rank"] - 1) // 3 + 1 == page]
+    rows = "".join(
+        f'<li class="book"><a href="/shop/book/{b["id"]}"><span class="title">{html.escape(b["title"])}</span></a>'
+        f' by <span class="author">{b["author"]["name"]}</span> <b class="rank">{b["rank"]}</b></li>'
+        for b in books
+    )
+    nav = '<a class="next" href="/shop/bestsellers?page=2">More</a>' if page == 1 else ""
+    _html(handler, f"<html><body><ol>{rows}</ol>{nav}</body></html>")
+
+
+def _echo(handler: Any, path: str, query: dict[str, str]) -> None:
+    agent = html.escape(handler.headers.get("User-Agent", ""))
+    _html(handler, f"<html><body><h1>{agent}</h1></body></html>")
+
+
+# -- feeds and sitemaps ----------------------------------------------------------------------
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel>
+  <title>Valley News</title>
+  <link>/news/</link>
+  <item>
+    <title>River levels rise</title>
+    <link>/news/story/inland-1-1.html</link>
+    <guid isPermaLink="false">story-1</guid>
+    <pubDate>Mon, 02 Mar 2026 08:00:00 +0100</pubDate>
+    <dc:creator>A. Writer</dc:creator>
+    <category>Inland</category><category>Weather</category>
+    <description>Heavy rain &lt;b&gt;pushed&lt;/b&gt; the river up.</description>
+  </item>
+  <item>
+    <title>Cup final tonight</title>
+    <link>/news/story/sport-1-1.html</link>
+    <pubDate>Tue, 03 Mar 2026 18:30:00 GMT</pubDate>
+  </item>
+  <item>
+    <title>No link here</title>
+  </item>
+</channel>
+</rss>
+"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>Valley Culture</title>
+  <entry>
+    <title>Opening night</title>
+    <link rel="alternate" href="/news/story/kultur-1-1.html"/>
+    <id>urn:uuid:1</id>
+    <published>2026-03-04T19:00:00Z</published>
+    <updated>2026-03-05T09:00:00Z</updated>
+    <author><name>C. Critic</name></author>
+    <category term="Kultur"/>
+    <summary>A new play opens.</summary>
+  </entry>
+  <entry>
+    <title>Gallery reopens</title>
+    <link href="/news/story/kultur-1-2.html"/>
+    <id>urn:uuid:2</id>
+    <updated>2026-03-06T10:00:00+01:00</updated>
+  </entry>
+</feed>
+"""
+
+
+def _feeds(handler: Any, path: str, query: dict[str, str]) -> None:
+    if path == "/feeds/rss.xml":
+        return handler.send(200, RSS, "application/rss+xml")
+    if path == "/feeds/atom.xml":
+        return handler.send(200, ATOM, "application/atom+xml")
+    if path == "/feeds/home.html":
+        return _html(
+            handler,
+            '<html><head><title>Home</title><link rel="alternate" type="application/rss+xml"'
+            ' href="/feeds/rss.xml"></head><body><p>Welcome</p></body></html>',
+        )
+    _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+
+
+def _urlset(base: str, entries: list[tuple[str, str | None]]) -> str:
+    rows = "".join(
+        f"<url><loc>{base}{loc}</loc>" + (f"<lastmod>{mod}</lastmod>" if mod else "") + "</url>" for loc, mod in entries
+    )
+    return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{rows}</urlset>'
+
+
+def _sitemaps(handler: Any, path: str, query: dict[str, str]) -> None:
+    base = f"http://{handler.headers.get('Host')}"
+    if path == "/sitemaps/index.xml":
+        body = (
+            '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{base}/sitemaps/pages.xml</loc></sitemap>"
+            f"<sitemap><loc>{base}/sitemaps/news.xml.gz</loc></sitemap>"
+            "</sitemapindex>"
+        )
+        return handler.send(200, body, "application/xml")
+    if path == "/sitemaps/pages.xml":
+        pages = [("/about", "2025-01-10"), ("/contact", None), ("/news/", "2026-03-01T10:00:00+00:00")]
+        return handler.send(200, _urlset(base, pages), "application/xml")
+    if path == "/sitemaps/news.xml.gz":
+        news = [("/news/story/inland-1-1.html", "2026-03-02"), ("/news/story/sport-1-1.html", "2026-03-03")]
+        return handler.send(200, gzip.compress(_urlset(base, news).encode()), "application/gzip")
+    _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+
+
+# -- JSON APIs ---------------------------------------------------------------------------------
+
+
+def _api(handler: Any, path: str, query: dict[str, str]) -> None:
+    if path == "/api/books":
+        if handler.headers.get("Authorization") != f"Bearer {API_KEY}":
+            return handler.send(401, json.dumps({"error": "missing or wrong API key"}), "application/json")
+        start = int(query.get("cursor") or "0")
+        page = BOOKS[start : start + 2]
+        following = start + 2
+        body = {"data": page, "meta": {"next_cursor": str(following) if following < len(BOOKS) else None}}
+        return handler.send(200, json.dumps(body), "application/json")
+    if path == "/api/numbers":
+        page = int(query.get("page", "1"))
+        records = [{"n": (page - 1) * 2 + i} for i in (1, 2)] if page <= 3 else []
+        return handler.send(200, json.dumps({"results": records}), "application/json")
+    handler.send(404, json.dumps({"error": "not found"}), "application/json")
+
+
+# -- pages that need a browser ---------------------------------------------------------------
+
+
+def _js(handler: Any, path: str, query: dict[str, str]) -> None:
+    ident = html.escape(query.get("id", "0"))
+    if path == "/js/app.html":
+        script = (
+            "document.addEventListener('DOMContentLoaded', function () {"
+            f"  document.title = 'Rendered story {ident}';"
+            "  var app = document.getElementById('app');"
+            f"  app.innerHTML = '<h1>Rendered story {ident}</h1><p>' + {json.dumps(APP_TEXT)} + '</p>';"
+            "});"
+        )
+        return _html(
+            handler,
+            "<html><head><title>Loading</title>"
+            f'<script>{script}</script></head><body><div id="app"></div>'
+            "<noscript>Please enable JavaScript.</noscript></body></html>",
+        )
+    if path == "/js/static.html":
+        return _html(
+            handler,
+            f"<html><head><title>Rendered story {ident}</title><script>var ready = true;</script></head>"
+            f'<body><div id="app"><h1>Rendered story {ident}</h1><p>{APP_TEXT}</p></div></body></html>',
+        )
+    if path == "/js/guard.html":
+        target = query.get("target", "")
+        via_redirect = "/redirect?to=" + quote(target, safe="")
+        script = (
+            "function note(id, text) { var p = document.createElement('p'); p.id = id;"
+            " p.textContent = text; document.body.appendChild(p); }"
+            f"fetch({json.dumps(target)}, {{mode: 'no-cors'}}).then(function () {{ note('direct', 'fetched'); }},"
+            " function () { note('direct', 'refused'); });"
+            f"fetch({json.dumps(via_redirect)}).then(function () {{ note('redirect', 'fetched'); }},"
+            " function () { note('redirect', 'refused'); });"
+        )
+        return _html(handler, f"<html><head><title>Guard</title></head><body><script>{script}</script></body></html>")
+    _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+
+
+_ROUTES = (
+    ("/news/", _news),
+    ("/shop/", _shop),
+    ("/echo/", _echo),
+    ("/feeds/", _feeds),
+    ("/sitemaps/", _sitemaps),
+    ("/api/", _api),
+    ("/js/", _js),
+)
