@@ -153,11 +153,14 @@ class Database:
     def transaction(self) -> Iterator[Cursor]:
         if self.dialect == "postgresql":
             import psycopg
+            from psycopg_pool import PoolTimeout
 
             try:
-                with self._pool.connection() as conn, conn.cursor() as cur:
+                # Wait for a connection about as long as connecting may take, not the pool's
+                # 30 s default, so an outage surfaces (and the batch is kept) promptly.
+                with self._pool.connection(timeout=self.connect_timeout * 2) as conn, conn.cursor() as cur:
                     yield Cursor(self, cur)
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, PoolTimeout) as exc:
                 raise StorageUnavailable(f"database {redact_url(self.url)} failed: {_first_line(exc)}") from exc
             return
         conn = self._sqlite_connect()
