@@ -141,6 +141,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE tasks ADD COLUMN invalid_reason TEXT",
         ),
     ),
+    Migration(
+        4,
+        "a task per Redis start payload, once",
+        (
+            # The token of a payload taken from <spider>:start_urls (scraperq/queue/taskrows.py):
+            # a payload re-delivered after a worker died reuses the task it already created.
+            "ALTER TABLE tasks ADD COLUMN queue_token TEXT",
+            "CREATE UNIQUE INDEX IF NOT EXISTS tasks_queue_token_idx ON tasks (queue_token)",
+        ),
+    ),
 )
 
 
