@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,9 @@ class CrawlStore:
         self.item_context: dict[int, ItemContext] = {}
         self._timer: task.LoopingCall | None = None
         self._flushing: Any = None
+        # Flushes started so far, and callbacks waiting for the flush number they need.
+        self._flush_starts = 0
+        self._commit_waiters: list[tuple[int, Callable[[bool], None]]] = []
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(self._forget_item, signal=signals.item_dropped)
@@ -120,10 +124,38 @@ class CrawlStore:
 
     # -- flushing ----------------------------------------------------------------
 
+    def after_commit(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(True)`` once everything buffered so far is committed.
+
+        The Redis queue acknowledges an entry only then, so a worker that dies
+        before the commit leaves the entry to be delivered again. Callbacks still
+        waiting when the crawl closes without managing to write get ``False``.
+        """
+        if self.writer.pending():
+            needed = self._flush_starts + 1  # the next flush takes what is buffered now
+        elif self._flushing is not None:
+            needed = self._flush_starts  # the running flush has it
+        else:
+            callback(True)
+            return
+        self._commit_waiters.append((needed, callback))
+
+    def _settle_waiters(self, flush_number: int, committed: bool) -> None:
+        waiting, self._commit_waiters = self._commit_waiters, []
+        for needed, callback in waiting:
+            if needed > flush_number:
+                self._commit_waiters.append((needed, callback))
+            elif committed:
+                callback(True)
+            else:  # the batch went back to the buffer: the next flush carries it
+                self._commit_waiters.append((flush_number + 1, callback))
+
     def flush_soon(self) -> Any:
         """Start a flush in a thread unless one is running; returns its Deferred."""
         if self._flushing is not None:
             return self._flushing
+        self._flush_starts += 1
+        flush_number = self._flush_starts
         d = threads.deferToThread(self.writer.flush)
 
         def done(result: Any) -> Any:
@@ -132,8 +164,10 @@ class CrawlStore:
                 stats = self.crawler.stats
                 stats.inc_value("scraperq/results/inserted", result.results_inserted)
                 stats.inc_value("scraperq/results/duplicate", result.results_duplicate)
+                self._settle_waiters(flush_number, committed=True)
             else:  # a Failure: keep the batch (the writer did) and say so once per try
                 logger.error("Could not write a batch to the database, will retry: %s", result.getErrorMessage())
+                self._settle_waiters(flush_number, committed=False)
             return None
 
         d.addBoth(done)
@@ -159,6 +193,9 @@ class CrawlStore:
             await deferred_to_future(self.flush_soon())
         if self.writer.pending():
             logger.error("%d results or task updates could not be written", self.writer.pending())
+        waiting, self._commit_waiters = self._commit_waiters, []
+        for _needed, callback in waiting:
+            callback(False)
         totals = self.writer.totals
         logger.info(
             "Stored %d results (%d duplicates skipped); %d tasks completed, %d failed",

@@ -26,7 +26,28 @@ SCRAPERQ_BATCH_SECONDS = 1.0
 # --- Queue --------------------------------------------------------------------------
 # Unset: Scrapy's in-process scheduler (one process). Set: the shared Redis queue.
 REDIS_URL = None
-SCHEDULER = "scraperq.queue.local.DelayingScheduler"
+# Picks scraperq.queue.local.DelayingScheduler or the Redis scheduler from REDIS_URL.
+SCHEDULER = "scraperq.queue.scheduler.Scheduler"
+# The seen-set, per task (a later run fetches a URL again); in Redis with REDIS_URL.
+DUPEFILTER_CLASS = "scraperq.queue.dupefilter.TaskDupeFilter"
+# Extra redis.Redis arguments, as in scrapy-redis (keys: scraperq/queue/defaults.py).
+REDIS_PARAMS = {}
+# A worker's entries go back to the queue this long after it stops renewing its lease.
+SCRAPERQ_LEASE_SECONDS = 30.0
+# Deliveries that ended with the worker gone before an entry is dead-lettered.
+SCRAPERQ_MAX_DELIVERIES = 5
+# Entries a worker takes per round trip; an idle worker looks for work this often.
+SCRAPERQ_QUEUE_PREFETCH = 4
+SCRAPERQ_QUEUE_POLL_SECONDS = 0.5
+# Start payloads turned into tasks per round trip, and only while fewer requests wait.
+SCRAPERQ_FEED_BATCH = 100
+SCRAPERQ_FEED_BACKLOG = 1000
+# Larger start payloads go to <spider>:dead.
+SCRAPERQ_MAX_PAYLOAD_BYTES = 65536
+# Seen-set shards of a task that never finishes expire after this many seconds.
+SCRAPERQ_SEEN_TTL = 604800
+# Dead letters kept per spider (the oldest are dropped).
+SCRAPERQ_DEAD_MAX = 100000
 
 # --- Scheduler daemon and Scrapyd -----------------------------------------------------
 SCRAPYD_NODES = "http://127.0.0.1:6800"

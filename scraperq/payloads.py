@@ -1,0 +1,191 @@
+"""Start payloads: what ``NAME:start_urls`` holds, checked the same way everywhere.
+
+A payload is a bare URL or a JSON object ``{"url": ..., "task_id"?: ..., "priority"?:
+..., "meta"?: {...}}`` (DESIGN.md). Workers parse what they take from Redis with
+:func:`parse_payload`; ``scraperq enqueue`` and the scheduler's HTTP API check
+URLs with :func:`check_start_url` and write payloads with :func:`payload_json`,
+so a URL they accept is one a worker accepts.
+
+Refused, with a one-line reason (:class:`~scraperq.errors.BadInput`): text that is
+neither JSON nor a URL, JSON without ``url``, unknown fields, a scheme other than
+http/https, an address ``SCRAPERQ_ALLOW_PRIVATE`` blocks (loopback, private,
+link-local... written as an IP address or ``localhost``; names that resolve to
+such addresses are refused by the SSRF guard when fetched), and a payload larger
+than ``SCRAPERQ_MAX_PAYLOAD_BYTES``.
+
+No Scrapy or Twisted here: the scheduler daemon imports this module.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from scraperq.errors import BadInput, ConfigError
+from scraperq.urls import validate_url
+
+DEFAULT_MAX_PAYLOAD_BYTES = 65536
+MAX_PRIORITY = 1_000_000
+FIELDS = ("url", "task_id", "priority", "meta")
+# Meta keys scraperq sets itself on a start request.
+RESERVED_META = ("task_id", "task_root")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+AllowPrivate = bool | tuple[IPNetwork, ...]
+
+
+@dataclass(frozen=True)
+class StartPayload:
+    url: str
+    task_id: int | None = None
+    priority: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# -- addresses (the SSRF guard's rules for what can be seen without DNS) ------------------
+
+
+def parse_allow_private(raw: object) -> AllowPrivate:
+    """``SCRAPERQ_ALLOW_PRIVATE``: True (allow all), False (none) or the networks allowed."""
+    text = str(raw if raw is not None else "0").strip()
+    if text.lower() in ("", "0", "false", "no", "off"):
+        return False
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    networks = []
+    for part in text.split(","):
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"SCRAPERQ_ALLOW_PRIVATE: {part.strip()!r} is not a network; use 0, 1 or a list like 127.0.0.0/8"
+            ) from None
+    return tuple(networks)
+
+
+def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return _address_problem(ip.ipv4_mapped)
+    for test, words in (
+        (ip.is_loopback, "a loopback address"),
+        (ip.is_link_local, "a link-local address"),
+        (ip.is_multicast, "a multicast address"),
+        (ip.is_unspecified, "an unspecified address"),
+        (ip.is_private, "a private address"),
+        (ip.is_reserved or not ip.is_global, "a reserved address"),
+    ):
+        if test:
+            return words
+    return None
+
+
+def blocked_reason(url: str, allow: AllowPrivate) -> str | None:
+    """``blocked: 10.0.0.5 is a private address`` when the URL's host is one we refuse."""
+    if allow is True:
+        return None
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        ip: Any = ipaddress.ip_address("127.0.0.1")  # RFC 6761: always loopback
+    else:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return None  # a name: the SSRF guard checks what it resolves to
+    problem = _address_problem(ip)
+    if problem is None or (allow and any(ip in net for net in allow)):
+        return None
+    return f"blocked: {host} is {problem}"
+
+
+def check_start_url(raw: object, allow: AllowPrivate) -> str:
+    """The URL, stripped, or BadInput: not a URL, a scheme we do not fetch, a blocked address."""
+    url = validate_url(raw)
+    problem = blocked_reason(url, allow)
+    if problem is not None:
+        raise BadInput(problem)
+    return url
+
+
+# -- payloads ----------------------------------------------------------------------------
+
+
+def parse_payload(
+    raw: bytes | str,
+    *,
+    allow: AllowPrivate = False,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> StartPayload:
+    """One payload from ``start_urls``, checked; BadInput says what is wrong with it."""
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise BadInput(f"payload of {size} bytes is larger than the limit of {max_bytes} (SCRAPERQ_MAX_PAYLOAD_BYTES)")
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInput("payload is not UTF-8 text") from None
+    else:
+        text = raw
+    text = text.strip()
+    if not text:
+        raise BadInput("empty payload")
+    if text[0] not in '{["':
+        if "://" not in text:
+            raise BadInput(f"payload is neither JSON nor a URL: {_shown(text)}")
+        return StartPayload(url=check_start_url(text, allow))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"payload is not valid JSON ({exc.msg} at character {exc.pos}): {_shown(text)}") from None
+    if isinstance(data, str):
+        return StartPayload(url=check_start_url(data, allow))
+    if not isinstance(data, dict):
+        raise BadInput(f"payload is JSON but not an object with a url: {_shown(text)}")
+    return _from_object(data, allow)
+
+
+def _from_object(data: dict[str, Any], allow: AllowPrivate) -> StartPayload:
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise BadInput(f"payload has unknown field {unknown[0]!r}: use {', '.join(FIELDS)}")
+    if "url" not in data:
+        raise BadInput("payload has no url")
+    url = check_start_url(data["url"], allow)
+    task_id = data.get("task_id")
+    if task_id is not None and (not _is_int(task_id) or task_id < 1):
+        raise BadInput(f"payload task_id {task_id!r} is not a positive whole number")
+    priority = data.get("priority", 0)
+    if priority is None:
+        priority = 0
+    if not _is_int(priority) or abs(priority) > MAX_PRIORITY:
+        raise BadInput(f"payload priority {priority!r} is not a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}")
+    meta = data.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise BadInput("payload meta is not a JSON object")
+    reserved = [key for key in RESERVED_META if key in meta]
+    if reserved:
+        raise BadInput(f"payload meta may not set {reserved[0]!r} (scraperq sets it)")
+    return StartPayload(url=url, task_id=task_id, priority=int(priority), meta=meta)
+
+
+def payload_json(url: str, *, task_id: int | None = None, priority: int = 0, meta: dict[str, Any] | None = None) -> str:
+    """The JSON payload for ``start_urls`` (fields at their default left out)."""
+    data: dict[str, Any] = {"url": url}
+    if task_id is not None:
+        data["task_id"] = int(task_id)
+    if priority:
+        data["priority"] = int(priority)
+    if meta:
+        data["meta"] = meta
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:80] + "...")

@@ -1,0 +1,60 @@
+"""The one Redis connection factory of the queue, the CLI and ``scraperq status``.
+
+Built on scrapy-redis' ``get_redis`` (same ``REDIS_URL`` and ``REDIS_PARAMS``
+settings), with short socket timeouts by default: calls are made from the
+reactor thread, and a server that does not answer must fail fast so that the
+worker can back off instead of freezing. A bad URL or an unreachable server
+fails at start-up with one line naming the server (password hidden).
+
+Settings: ``REDIS_URL``, ``REDIS_PARAMS`` (extra ``redis.Redis`` keyword arguments).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from scrapy_redis.connection import get_redis
+
+from scraperq.errors import ConfigError, StorageUnavailable
+from scraperq.queue import defaults
+from scraperq.storage.connection import redact_url
+
+# What a Redis call raises when the server is down, restarting or unreachable.
+REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+)
+
+
+def redis_url(settings: Any) -> str | None:
+    """``REDIS_URL`` from the settings (the environment overrides it in settings.py)."""
+    value = settings.get("REDIS_URL") if settings is not None else None
+    return str(value).strip() or None if value else None
+
+
+def client_from_settings(settings: Any, *, check: bool = True) -> redis.Redis:
+    """A client for ``REDIS_URL``; with ``check``, one PING so a bad server fails now."""
+    url = redis_url(settings)
+    if url is None:
+        raise ConfigError("REDIS_URL is not set: set it to the shared queue, e.g. redis://127.0.0.1:6379/0")
+    params = dict(defaults.REDIS_PARAMS)
+    params.update(settings.getdict("REDIS_PARAMS") if hasattr(settings, "getdict") else {})
+    try:
+        client = get_redis(url=url, **params)
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL {redact_url(url)!r} is not a Redis URL: {exc}") from None
+    if check:
+        try:
+            client.ping()
+        except (*REDIS_DOWN_ERRORS, redis.AuthenticationError, redis.ResponseError) as exc:
+            client.close()
+            raise StorageUnavailable(f"cannot connect to Redis at {redact_url(url)}: {describe_error(exc)}") from None
+    return client
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line saying what went wrong with a Redis call (no URL, so no password)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,531 @@
+"""``SCHEDULER``: the shared Redis queue when ``REDIS_URL`` is set, else Scrapy's own.
+
+:class:`Scheduler` is the dotted path in settings.py. It builds the in-process
+:class:`~scraperq.queue.local.DelayingScheduler` when ``REDIS_URL`` is unset
+(``scrapy crawl generic -a url=...`` needs no Redis) and :class:`RedisScheduler`
+when it is set.
+
+:class:`RedisScheduler` keeps scrapy-redis' shape (requests in ``NAME:requests``,
+the seen-set in ``NAME:dupefilter``) and fixes what loses work there:
+
+* Requests are JSON (:mod:`~scraperq.queue.serialize`), never pickle.
+* Taking is not destructive: a taken entry is held under this worker's lease
+  until its results are committed (:mod:`~scraperq.queue.tracking`), then
+  acknowledged; a worker killed at any moment has its entries re-delivered to
+  live workers once its lease runs out (``SCRAPERQ_LEASE_SECONDS``).
+* A request is marked seen in the step that queues it, and the seen-set is per
+  task (:mod:`~scraperq.queue.dupefilter`), so a later run fetches a URL again.
+* Delayed retries (``meta["not_before"]``) wait in ``NAME:delayed``: they hold no
+  download slot and survive restarts.
+* Closing never deletes shared keys (no ``SCHEDULER_PERSIST`` flush): a worker
+  gives back what it holds and leaves.
+* Redis going away is logged and waited out with backoff; nothing is
+  acknowledged until it is back, so nothing acknowledged is lost.
+
+Work enters a worker two ways: the engine asks (:meth:`next_request` takes up to
+``SCRAPERQ_QUEUE_PREFETCH`` entries per round trip), and an idle worker polls
+every ``SCRAPERQ_QUEUE_POLL_SECONDS`` and hands what it takes to ``engine.crawl``.
+A crawl started with URLs (``-a url=``) works on the shared queue until its own
+tasks have nothing left in it, then finishes; a worker (no URLs, see
+``TaskSpider``) also turns ``NAME:start_urls`` payloads into tasks
+(:mod:`~scraperq.queue.feeder`) and never finishes on its own.
+
+Settings: ``REDIS_URL``, ``REDIS_PARAMS``, ``SCHEDULER_QUEUE_KEY``,
+``SCHEDULER_DUPEFILTER_KEY``, ``REDIS_START_URLS_KEY``, ``DUPEFILTER_CLASS``,
+``SCRAPERQ_LEASE_SECONDS``, ``SCRAPERQ_MAX_DELIVERIES``, ``SCRAPERQ_QUEUE_PREFETCH``,
+``SCRAPERQ_QUEUE_POLL_SECONDS``, ``SCRAPERQ_SEEN_TTL``, ``SCRAPERQ_DEAD_MAX``, and
+the feeder's settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Container
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scrapy import Request, signals
+from scrapy.core.scheduler import BaseScheduler
+from scrapy.utils.misc import build_from_crawler, load_object
+from twisted.internet import task
+
+from scraperq.crawlstore import CrawlStore
+from scraperq.errors import ConfigError
+from scraperq.middlewares.retry import NOT_BEFORE
+from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
+from scraperq.queue import defaults
+from scraperq.queue.connection import REDIS_DOWN_ERRORS, client_from_settings, describe_error, redis_url
+from scraperq.queue.dupefilter import TaskDupeFilter, task_of
+from scraperq.queue.entries import REQUEST, START, Entry
+from scraperq.queue.feeder import StartFeeder
+from scraperq.queue.keys import QueueKeys
+from scraperq.queue.local import DelayingScheduler
+from scraperq.queue.redisqueue import SEEN_CHECK, SEEN_IGNORE, SEEN_RECORD, PushItem, RedisQueue, dead_letter
+from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
+from scraperq.queue.tracking import HeldEntries
+from scraperq.storage.connection import redact_url
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TICK_SECONDS = 0.1  # how often finished entries are settled and buffered writes sent
+MAX_BACKOFF = 30.0
+
+
+class Scheduler(BaseScheduler):
+    """Picks the scheduler from the settings: Redis when ``REDIS_URL`` is set."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> BaseScheduler:  # type: ignore[override]
+        if redis_url(crawler.settings):
+            return RedisScheduler.from_crawler(crawler)
+        return DelayingScheduler.from_crawler(crawler)
+
+
+class RedisScheduler(BaseScheduler):
+    def __init__(
+        self,
+        crawler: Crawler,
+        client: Any,
+        dupefilter: Any,
+        *,
+        lease_seconds: float = defaults.LEASE_SECONDS,
+        max_deliveries: int = defaults.MAX_DELIVERIES,
+        prefetch: int = defaults.PREFETCH,
+        poll_seconds: float = defaults.POLL_SECONDS,
+        seen_ttl: int = defaults.SEEN_TTL,
+        dead_max: int = defaults.DEAD_MAX,
+    ) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.client = client
+        self.df = dupefilter
+        self.lease_seconds = max(1.0, lease_seconds)
+        self.max_deliveries = max_deliveries
+        self.prefetch = max(1, prefetch)
+        self.poll_seconds = max(0.05, poll_seconds)
+        self.seen_ttl = seen_ttl
+        self.dead_max = dead_max
+        self.where = redact_url(redis_url(crawler.settings) or "")
+        self.queue: RedisQueue
+        self.spider: Spider
+        self.store: CrawlStore
+        self.feeder: StartFeeder
+        self.worker_mode = False
+        self.held = HeldEntries()
+        self._memory: deque[Request] = deque()  # requests that cannot be JSON (logged)
+        self._pushes: list[PushItem] = []
+        self._acks: list[Entry] = []
+        self._releases: list[str] = []
+        self._own_tasks: set[int] = set()
+        self._own_checked = 0.0
+        self._own_pending = True
+        self._last_empty_take = 0.0
+        self._last_poll = 0.0
+        self._closing = False
+        self._down_until = 0.0  # monotonic time before which Redis is not tried again
+        self._backoff = 0.0
+        self._unserializable_logged = False
+        self._tick_loop: task.LoopingCall | None = None
+        self._heartbeat_loop: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
+        settings = crawler.settings
+        client = client_from_settings(settings)
+        dupefilter = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
+        return cls(
+            crawler,
+            client,
+            dupefilter,
+            lease_seconds=settings.getfloat("SCRAPERQ_LEASE_SECONDS", defaults.LEASE_SECONDS),
+            max_deliveries=settings.getint("SCRAPERQ_MAX_DELIVERIES", defaults.MAX_DELIVERIES),
+            prefetch=settings.getint("SCRAPERQ_QUEUE_PREFETCH", defaults.PREFETCH),
+            poll_seconds=settings.getfloat("SCRAPERQ_QUEUE_POLL_SECONDS", defaults.POLL_SECONDS),
+            seen_ttl=settings.getint("SCRAPERQ_SEEN_TTL", defaults.SEEN_TTL),
+            dead_max=settings.getint("SCRAPERQ_DEAD_MAX", defaults.DEAD_MAX),
+        )
+
+    # -- Scrapy's scheduler interface -------------------------------------------------
+
+    def open(self, spider: Spider) -> None:
+        self.spider = spider
+        self.store = CrawlStore.for_crawler(self.crawler)
+        self.queue = RedisQueue(
+            self.client,
+            QueueKeys.for_spider(spider.name, self.crawler.settings),
+            lease_seconds=self.lease_seconds,
+            max_deliveries=self.max_deliveries,
+            seen_ttl=self.seen_ttl,
+            dead_max=self.dead_max,
+        )
+        if not isinstance(self.df, TaskDupeFilter):
+            logger.warning(
+                "DUPEFILTER_CLASS %s is not a TaskDupeFilter: duplicates are checked in this process only,"
+                " and a request can be marked seen without being queued",
+                type(self.df).__name__,
+            )
+        if not isinstance(getattr(getattr(self.crawler.engine, "_slot", None), "inprogress", None), set):
+            raise ConfigError("this Scrapy version does not expose the engine's requests in progress")
+        self.feeder = StartFeeder.from_scheduler(self)
+        self.queue.heartbeat()
+        self.crawler.signals.connect(self._response_received, signal=signals.response_received)
+        self._tick_loop = task.LoopingCall(self._tick)
+        self._tick_loop.start(TICK_SECONDS, now=False)
+        self._heartbeat_loop = task.LoopingCall(self._heartbeat)
+        self._heartbeat_loop.start(self.lease_seconds / 3, now=True)
+        logger.info(
+            "Shared queue %s at %s (worker %s, lease %.0fs)",
+            self.queue.keys.requests,
+            self.where,
+            self.queue.worker,
+            self.lease_seconds,
+        )
+
+    def close(self, reason: str) -> None:
+        """Settle what finished, give back the rest, leave; never delete shared keys."""
+        self._closing = True
+        self.feeder.stop()
+        if self._tick_loop is not None and self._tick_loop.running:
+            self._tick_loop.stop()
+        # The engine finishes every request it has before closing the scheduler.
+        finished = self.held.finished(())
+        self._releases.extend(entry.id for entry in self.held.not_started())
+        self._sync(take=0)
+        self.store.after_commit(partial(self._settle_last, finished))
+
+    def has_pending_requests(self) -> bool:
+        if self._memory or self._pushes or self.held.ready_count():
+            return True
+        if self.worker_mode:
+            return True
+        return self._own_tasks_pending()
+
+    def enqueue_request(self, request: Request) -> bool:
+        held = self.held.of(request)
+        if held is not None and held.state == "polled":
+            self.held.make_ready(held)  # taken by the poller, entering through engine.crawl()
+            return True
+        handoff = self.held.handoff(request)
+        if not isinstance(self.df, TaskDupeFilter) and not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            if handoff is not None:
+                self.store.after_commit(partial(self._settled, [handoff]))
+            return False
+        try:
+            item = self.push_item(request, handoff=handoff)
+        except UnserializableRequest as exc:
+            self._keep_in_memory(request, exc, handoff)
+            return True
+        self._pushes.append(item)
+        if self.stats is not None:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        if handoff is None and not self.worker_mode and request.meta.get(TASK_ROOT) and item.task is not None:
+            self._own_tasks.add(item.task)
+            self._own_pending = True
+        if len(self._pushes) >= 500:
+            self._sync(take=0)
+        return True
+
+    def next_request(self) -> Request | None:
+        if self._memory:
+            return self._memory.popleft()
+        held = self.held.next_ready()
+        if held is None and self._may_take() and self._worth_asking():
+            self._sync(take=self.prefetch)
+            held = self.held.next_ready()
+        if held is None:
+            return None
+        if self.stats is not None:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return held.request
+
+    def __len__(self) -> int:
+        return len(self._memory) + self.held.ready_count()
+
+    # -- building entries ---------------------------------------------------------------
+
+    def push_item(self, request: Request, *, handoff: Entry | None = None) -> PushItem:
+        """``request`` as the push script takes it (raises UnserializableRequest)."""
+        body = request_to_json(request, self.spider)
+        seen_mode, fingerprint, bucket = SEEN_IGNORE, 0, 0
+        if isinstance(self.df, TaskDupeFilter):
+            key = self.df.seen_key(request)
+            seen_mode = SEEN_RECORD if request.dont_filter else SEEN_CHECK
+            fingerprint, bucket = key.fingerprint, key.bucket
+        due = request.meta.get(NOT_BEFORE)
+        return PushItem(
+            body=body,
+            task=task_of(request),
+            priority=int(request.priority),
+            seen_mode=seen_mode,
+            fingerprint=fingerprint,
+            bucket=bucket,
+            delay=max(0.0, float(due) - time.time()) if due else 0.0,
+            handoff=handoff,
+        )
+
+    def _keep_in_memory(self, request: Request, exc: Exception, handoff: Entry | None) -> None:
+        # Scrapy does the same with requests its disk queues cannot pickle: keep them
+        # in this process. They are not shared and do not survive a crash.
+        if not self._unserializable_logged:
+            logger.warning(
+                "Keeping %s in this worker's memory: %s (no more such requests will be logged)", request, exc
+            )
+            self._unserializable_logged = True
+        if self.stats is not None:
+            self.stats.inc_value("scheduler/unserializable")
+        self._memory.append(request)
+        if handoff is not None:
+            self.store.after_commit(partial(self._settled, [handoff]))
+
+    # -- taking -----------------------------------------------------------------------
+
+    def _may_take(self) -> bool:
+        return not self._closing and (self.worker_mode or self._own_tasks_pending())
+
+    def _worth_asking(self) -> bool:
+        """Skip a round trip when the queue was just found empty and nothing was added since."""
+        return bool(self._pushes) or time.monotonic() - self._last_empty_take >= self.poll_seconds / 5
+
+    def _take(self, entries: list[Entry], *, polled: bool) -> list[Request]:
+        """Track taken entries; requests to hand to the engine when ``polled``."""
+        requests, starts, letters = [], [], []
+        for entry in entries:
+            if entry.kind == START:
+                starts.append(entry)
+                continue
+            try:
+                if entry.kind != REQUEST:
+                    raise ValueError(f"unknown entry kind {entry.kind!r}")
+                request = request_from_json(entry.body, self.spider)
+            except (ValueError, TypeError, KeyError) as exc:
+                letter = dead_letter(
+                    entry.body,
+                    f"cannot rebuild the request: {exc}",
+                    spider=self.spider.name,
+                    worker=self.queue.worker,
+                )
+                letters.append((entry, letter))
+                continue
+            self.held.add(entry, request, polled=polled)
+            requests.append(request)
+        if letters:
+            self.dead_letter_entries(letters)
+        if starts:
+            self.feeder.redelivered(starts)
+        return requests
+
+    def _poll(self) -> None:
+        """An idle worker looks for work and hands it to the engine (which would wait 5 s)."""
+        engine = self.crawler.engine
+        if engine is None or self.held.ready_count() or self._memory or engine.needs_backout():
+            return
+        if not self._may_take() or time.monotonic() - self._last_poll < self.poll_seconds:
+            return
+        self._last_poll = time.monotonic()
+        for request in self._sync(take=self.prefetch, polled=True):
+            engine.crawl(request)
+
+    # -- settling -----------------------------------------------------------------------
+
+    def _response_received(self, response: Any, request: Request, spider: Any = None) -> None:
+        self.held.response_received(request)
+
+    def _tick(self) -> None:
+        finished = self.held.finished(self._in_engine())
+        if finished:
+            self.store.after_commit(partial(self._settled, finished))
+        if self._pushes or self._acks or self._releases:
+            self._sync(take=0)
+        self._poll()
+
+    def _in_engine(self) -> Container[Request]:
+        # Scrapy has no signal for "this request is completely done". Its engine keeps
+        # every request it works on in its slot (what the telnet console's est() shows as
+        # engine._slot.inprogress) until the response has gone through the spider and
+        # the items through the pipelines: leaving it is that moment.
+        slot = getattr(self.crawler.engine, "_slot", None)
+        return slot.inprogress if slot is not None else ()
+
+    def _settled(self, entries: list[Entry], committed: bool) -> None:
+        if committed:
+            self._acks.extend(entries)
+        else:
+            self._releases.extend(entry.id for entry in entries)
+
+    def _settle_last(self, finished: list[Entry], committed: bool) -> None:
+        """The crawl is closing and its last results are written (or could not be)."""
+        self._settled(finished, committed)
+        self._down_until = 0.0  # one last try even if Redis was failing
+        self._sync(take=0)
+        returned = self.redis_call(self.queue.retire)
+        if returned is None:
+            logger.warning("Could not give back what this worker holds: it returns to the queue when the lease ends")
+        elif returned:
+            logger.info("Gave back %d unfinished entries to the queue", returned)
+        if self._heartbeat_loop is not None and self._heartbeat_loop.running:
+            self._heartbeat_loop.stop()
+        self.client.close()
+
+    def dead_letter_entries(self, letters: list[tuple[Entry, str]]) -> None:
+        done = self.redis_call(partial(self.queue.dead_letter, letters))
+        if done is not None and self.stats is not None:
+            self.stats.inc_value("scraperq/queue/dead", done)
+
+    # -- the round trip -------------------------------------------------------------------
+
+    def _sync(self, *, take: int, polled: bool = False) -> list[Request]:
+        """Send buffered pushes, acknowledgements and releases; take ``take`` entries."""
+        pushes, acks, releases = self._pushes, self._acks, self._releases
+        self._pushes, self._acks, self._releases = [], [], []
+        done = self.redis_call(partial(self.queue.exchange, push=pushes, ack=acks, release=releases, take=take))
+        if done is None:  # keep them for the next try, in order
+            self._pushes[:0], self._acks[:0], self._releases[:0] = pushes, acks, releases
+            return []
+        if self.stats is not None:
+            for name, value in (
+                ("scraperq/queue/pushed", done.pushed),
+                ("dupefilter/filtered", done.filtered),
+                ("scraperq/queue/acked", done.acked),
+                ("scraperq/queue/released", done.released),
+                ("scraperq/queue/taken", len(done.taken)),
+            ):
+                if value:
+                    self.stats.inc_value(name, value)
+        if take and not done.taken:
+            self._last_empty_take = time.monotonic()
+        return self._take(done.taken, polled=polled)
+
+    def redis_call(self, call: Callable[[], T]) -> T | None:
+        """Run a Redis call; None while Redis is unreachable (logged, retried with backoff)."""
+        now = time.monotonic()
+        if now < self._down_until:
+            return None
+        try:
+            result = call()
+        except REDIS_DOWN_ERRORS as exc:
+            self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else 0.5)
+            self._down_until = now + self._backoff
+            logger.warning(
+                "Redis at %s is unreachable (%s); holding %d requests to queue and %d acknowledgements,"
+                " trying again in %.1fs",
+                self.where,
+                describe_error(exc),
+                len(self._pushes),
+                len(self._acks),
+                self._backoff,
+            )
+            if self.stats is not None:
+                self.stats.inc_value("scraperq/queue/redis_errors")
+            return None
+        if self._backoff:
+            logger.info("Redis at %s is back", self.where)
+            self._backoff = 0.0
+        return result
+
+    def redis_available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        alive = self.redis_call(self.queue.heartbeat)
+        if alive is False:
+            logger.warning(
+                "Worker %s was taken for gone (its lease of %.0fs ran out): what it held was re-delivered",
+                self.queue.worker,
+                self.lease_seconds,
+            )
+        if self._closing:
+            return
+        reclaimed = self.redis_call(self.queue.reclaim)
+        if reclaimed is None:
+            return
+        if reclaimed.workers:
+            logger.info(
+                "Re-queued %d entries held by %d worker(s) whose lease ran out",
+                reclaimed.requeued + len(reclaimed.exhausted),
+                reclaimed.workers,
+            )
+            if self.stats is not None:
+                self.stats.inc_value("scraperq/queue/redelivered", reclaimed.requeued)
+        if reclaimed.exhausted:
+            self._give_up(reclaimed.exhausted)
+
+    def _give_up(self, entries: list[Entry]) -> None:
+        """Entries delivered too often: every worker that took them stopped before finishing."""
+        reason = (
+            f"delivered {self.max_deliveries} times; each worker that took it stopped before finishing it"
+            " (SCRAPERQ_MAX_DELIVERIES)"
+        )
+        letters = []
+        for entry in entries:
+            payload = entry.body
+            if entry.kind == REQUEST:
+                try:
+                    data = json.loads(entry.body)
+                except ValueError:
+                    data = {}
+                meta = data.get("meta") or {}
+                payload = data.get("url", entry.body)
+                if meta.get(TASK_ROOT) and meta.get(TASK_ID) is not None:
+                    self.store.task_event(int(meta[TASK_ID]), "failed", entry.deliveries, f"gave up: {reason}")
+            elif entry.kind == START:
+                payload = entry.start_payload()[1]
+            letter = dead_letter(
+                payload, reason, spider=self.spider.name, worker=self.queue.worker, deliveries=entry.deliveries
+            )
+            letters.append((entry, letter))
+        logger.error("Dead-lettered %d entries: %s", len(entries), reason)
+        self.dead_letter_entries(letters)
+
+    # -- tasks of a crawl started with URLs -------------------------------------------------
+
+    def _own_tasks_pending(self) -> bool:
+        """Whether the tasks this crawl started still have entries queued or held anywhere."""
+        if not self._own_tasks:
+            return False
+        if self._pushes:
+            return True  # some are not in Redis yet: its counts would say drained
+        now = time.monotonic()
+        if now - self._own_checked < self.poll_seconds:
+            return self._own_pending
+        counts = self.redis_call(partial(self.queue.outstanding, self._own_tasks))
+        if counts is None:
+            return True  # cannot tell while Redis is away: keep waiting
+        self._own_checked = now
+        self._own_tasks = {t for t, n in counts.items() if n > 0}
+        self._own_pending = bool(self._own_tasks)
+        return self._own_pending
+
+    # -- worker mode ------------------------------------------------------------------------
+
+    async def serve_start_urls(self) -> None:
+        """Turn ``NAME:start_urls`` payloads into tasks and queued requests until closed."""
+        self.worker_mode = True
+        logger.info(
+            "Worker %s waiting for work on %s and %s",
+            self.queue.worker,
+            self.queue.keys.start_urls,
+            self.queue.keys.requests,
+        )
+        await self.feeder.serve()
+
+
+async def serve_start_urls(crawler: Crawler) -> None:
+    """Worker mode for a spider: returns only when the crawl closes."""
+    scheduler = crawler.engine.scheduler if crawler.engine is not None else None
+    if not isinstance(scheduler, RedisScheduler):
+        raise ConfigError(
+            "a worker needs the shared queue: set REDIS_URL and SCHEDULER = 'scraperq.queue.scheduler.Scheduler'"
+        )
+    await scheduler.serve_start_urls()

@@ -1,0 +1,76 @@
+"""Task rows for start payloads: created exactly once, and checked before a crawl.
+
+A payload taken from ``start_urls`` carries a token (see :mod:`scraperq.queue.entries`).
+Its task is inserted with that token in ``tasks.queue_token`` (unique), so when a
+worker dies after creating the row but before queueing the request, the payload
+comes back with the same token and the row is reused instead of a second one
+being left ``pending`` for ever.
+
+Plain SQL with ``%s`` placeholders: runs on PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scraperq.storage.connection import Cursor, utcnow
+from scraperq.storage.tasks import FINAL_STATUSES, NewTask
+
+_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class TaskState:
+    spider: str
+    status: str
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def create_tasks_once(cur: Cursor, new: Sequence[tuple[str, NewTask]]) -> dict[str, int]:
+    """Insert ``(token, task)`` pairs whose token is not taken yet; every token's task id."""
+    ids: dict[str, int] = {}
+    now = utcnow()
+    for start in range(0, len(new), _CHUNK):
+        chunk = new[start : start + _CHUNK]
+        values = ", ".join(["(%s, %s, 'pending', 0, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        params: list[Any] = []
+        for token, task in chunk:
+            params += [
+                task.spider,
+                task.url,
+                int(task.priority),
+                now,
+                now,
+                task.source,
+                cur.db.json_param(task.meta or {}),
+                task.job_id,
+                token,
+            ]
+        cur.execute(
+            "INSERT INTO tasks (spider, url, status, attempts, priority, created_at, updated_at,"
+            f" source, meta, job_id, queue_token) VALUES {values}"
+            " ON CONFLICT (queue_token) DO NOTHING",
+            params,
+        )
+        tokens = [token for token, _ in chunk]
+        marks = ", ".join(["%s"] * len(tokens))
+        rows = cur.execute(f"SELECT id, queue_token FROM tasks WHERE queue_token IN ({marks})", tokens).fetchall()
+        ids.update({row["queue_token"]: int(row["id"]) for row in rows})
+    return ids
+
+
+def task_states(cur: Cursor, task_ids: Sequence[int]) -> dict[int, TaskState]:
+    """Spider and status of the tasks that exist among ``task_ids``."""
+    states: dict[int, TaskState] = {}
+    unique = sorted(set(task_ids))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        marks = ", ".join(["%s"] * len(chunk))
+        rows = cur.execute(f"SELECT id, spider, status FROM tasks WHERE id IN ({marks})", chunk).fetchall()
+        states.update({int(r["id"]): TaskState(r["spider"], r["status"]) for r in rows})
+    return states

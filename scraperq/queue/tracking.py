@@ -1,0 +1,112 @@
+"""What one worker holds from the queue, and when each held entry is done with.
+
+Every request taken from Redis carries its entry id in ``meta["_scraperq_entry"]``
+and goes through these states:
+
+``polled``       taken by the idle poller, on its way into the engine (``engine.crawl``)
+``ready``        waiting in the scheduler for the engine to ask for it
+``downloading``  handed to the engine; no response yet
+``scraping``     its response arrived (``response_received``): callback and items running
+
+A request that comes back to the scheduler carrying the id of an entry that is
+still *downloading* replaces it (a retry or a redirect of it): the scheduler
+queues it and settles the old entry in one step (a *handoff*). Once *scraping*,
+requests carrying the id are children that copied the parent's meta: new entries.
+
+An entry is *finished* when its request has left the engine: the engine keeps a
+request in its slot until the response went through the spider and the items
+through the pipelines. Finished entries wait for the database commit of what
+they produced, then are acknowledged (see ``CrawlStore.after_commit``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Container, Iterator
+from dataclasses import dataclass
+
+from scrapy import Request
+
+from scraperq.queue.entries import Entry
+
+ENTRY_META = "_scraperq_entry"
+
+POLLED = "polled"
+READY = "ready"
+DOWNLOADING = "downloading"
+SCRAPING = "scraping"
+_IN_ENGINE = (DOWNLOADING, SCRAPING)
+
+
+@dataclass
+class Held:
+    entry: Entry
+    request: Request
+    state: str
+
+
+class HeldEntries:
+    def __init__(self) -> None:
+        self._held: dict[str, Held] = {}
+        self._ready: deque[str] = deque()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __iter__(self) -> Iterator[Held]:
+        return iter(list(self._held.values()))
+
+    def add(self, entry: Entry, request: Request, *, polled: bool = False) -> Held:
+        request.meta[ENTRY_META] = entry.id
+        held = Held(entry, request, POLLED if polled else READY)
+        self._held[entry.id] = held
+        if not polled:
+            self._ready.append(entry.id)
+        return held
+
+    def of(self, request: Request) -> Held | None:
+        entry_id = request.meta.get(ENTRY_META)
+        return self._held.get(entry_id) if entry_id is not None else None
+
+    def make_ready(self, held: Held) -> None:
+        held.state = READY
+        self._ready.append(held.entry.id)
+
+    def next_ready(self) -> Held | None:
+        while self._ready:
+            held = self._held.get(self._ready.popleft())
+            if held is not None and held.state == READY:
+                held.state = DOWNLOADING
+                return held
+        return None
+
+    def ready_count(self) -> int:
+        return sum(1 for held in self._held.values() if held.state in (READY, POLLED))
+
+    def handoff(self, request: Request) -> Entry | None:
+        """The entry ``request`` replaces, if it is a retry or redirect of one still downloading."""
+        held = self.of(request)
+        if held is None or held.state != DOWNLOADING:
+            return None
+        del self._held[held.entry.id]
+        return held.entry
+
+    def response_received(self, request: Request) -> None:
+        held = self.of(request)
+        if held is not None and held.state == DOWNLOADING:
+            held.state = SCRAPING
+
+    def finished(self, in_engine: Container[Request]) -> list[Entry]:
+        """Entries whose request has left the engine; they are no longer tracked here."""
+        done = [h for h in self._held.values() if h.state in _IN_ENGINE and h.request not in in_engine]
+        for held in done:
+            del self._held[held.entry.id]
+        return [held.entry for held in done]
+
+    def not_started(self) -> list[Entry]:
+        """Entries the engine never got (ready or polled); no longer tracked here."""
+        waiting = [h for h in self._held.values() if h.state in (READY, POLLED)]
+        for held in waiting:
+            del self._held[held.entry.id]
+        self._ready.clear()
+        return [held.entry for held in waiting]
