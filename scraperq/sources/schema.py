@@ -346,7 +346,7 @@ class _Reader:
             if kind is None:
                 raise self.fail(f"settings.{key}", "not a setting a source file may change")
             if not _has_type(value, kind):
-                raise self.fail(f"settings.{key}", f"must be a {kind.__name__}")
+                raise self.fail(f"settings.{key}", f"must be {_TYPE_WORDS[kind]}")
             chosen[key] = value
         return chosen
 
@@ -357,6 +357,16 @@ def _is_number(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    dict: "a mapping",
+    list: "a list",
+}
 
 
 def _has_type(value: Any, kind: type) -> bool:

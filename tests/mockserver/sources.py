@@ -15,7 +15,7 @@
 ``/api/numbers?page=N``         a JSON API with page numbers: 3 pages of records, then an empty page
 ``/js/app.html?id=N``           content built by a script: the plain HTML is an empty shell
 ``/js/static.html?id=N``        the same content written in the HTML (for the benchmark)
-``/js/guard.html?target=URL``   a script fetching URL, and URL through a same-site redirect
+``/js/guard.html?target=URL``   a script fetching URL, and URL through a same-site redirect; ``#done`` after both
 """
 
 from __future__ import annotations
@@ -280,10 +280,12 @@ def _js(handler: Any, path: str, query: dict[str, str]) -> None:
         script = (
             "function note(id, text) { var p = document.createElement('p'); p.id = id;"
             " p.textContent = text; document.body.appendChild(p); }"
-            f"fetch({json.dumps(target)}, {{mode: 'no-cors'}}).then(function () {{ note('direct', 'fetched'); }},"
-            " function () { note('direct', 'refused'); });"
-            f"fetch({json.dumps(via_redirect)}).then(function () {{ note('redirect', 'fetched'); }},"
-            " function () { note('redirect', 'refused'); });"
+            "function attempt(id, url, options) { return fetch(url, options).then("
+            " function () { note(id, 'fetched'); }, function () { note(id, 'refused'); }); }"
+            "Promise.all(["
+            f"  attempt('direct', {json.dumps(target)}, {{mode: 'no-cors'}}),"
+            f"  attempt('redirect', {json.dumps(via_redirect)}, {{}})"
+            "]).then(function () { note('done', 'done'); });"
         )
         return _html(handler, f"<html><head><title>Guard</title></head><body><script>{script}</script></body></html>")
     _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
