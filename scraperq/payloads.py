@@ -13,6 +13,11 @@ link-local... written as an IP address or ``localhost``; names that resolve to
 such addresses are refused by the SSRF guard when fetched), and a payload larger
 than ``SCRAPERQ_MAX_PAYLOAD_BYTES``.
 
+:func:`enqueue_urls` is the one way URLs are submitted (``scraperq enqueue``, the
+HTTP API): a ``tasks`` row per URL, then a JSON payload with its ``task_id``
+pushed to ``NAME:start_urls``, in chunks, each chunk one multi-row insert and
+one ``LPUSH``.
+
 No Scrapy or Twisted here: the scheduler daemon imports this module.
 """
 
@@ -21,11 +26,20 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scraperq.errors import BadInput, ConfigError
+import redis
+
+from scraperq.errors import BadInput, ConfigError, StorageUnavailable
+from scraperq.queue.defaults import START_URLS_KEY
+from scraperq.storage.connection import utcnow
+from scraperq.queue.taskrows import insert_pending
+from scraperq.storage.tasks import NewTask, mark_failed
 from scraperq.urls import validate_url
+
+if TYPE_CHECKING:
+    from scraperq.storage import Database
 
 DEFAULT_MAX_PAYLOAD_BYTES = 65536
 MAX_PRIORITY = 1_000_000
@@ -189,3 +203,54 @@ def _is_int(value: object) -> bool:
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:80] + "...")
+
+
+# -- submitting --------------------------------------------------------------------------
+
+ENQUEUE_CHUNK = 5000
+
+
+def start_urls_key(spider: str, template: str | None = None) -> str:
+    """``NAME:start_urls`` (``REDIS_START_URLS_KEY`` may change the template, as in scrapy-redis)."""
+    return (template or START_URLS_KEY) % {"name": spider, "spider": spider}
+
+
+def enqueue_urls(
+    db: Database,
+    client: Any,
+    urls: list[str],
+    *,
+    spider: str,
+    priority: int = 0,
+    source: str = "cli",
+    key: str | None = None,
+    chunk: int = ENQUEUE_CHUNK,
+) -> list[int]:
+    """Create a pending task per (already checked) URL and queue it; the task ids, in order.
+
+    ``client`` is a ``redis.Redis``. Should Redis fail half-way, the tasks of the
+    chunk that could not be queued are marked failed (saying so) and
+    :class:`~scraperq.errors.StorageUnavailable` tells how many were queued.
+    """
+    key = key or start_urls_key(spider)
+    ids: list[int] = []
+    for start in range(0, len(urls), max(1, chunk)):
+        part = urls[start : start + chunk]
+        with db.transaction() as cur:
+            new = insert_pending(cur, [NewTask(spider=spider, url=u, priority=priority, source=source) for u in part])
+        payloads = [payload_json(u, task_id=t, priority=priority) for u, t in zip(part, new, strict=True)]
+        try:
+            client.lpush(key, *payloads)
+        except redis.RedisError as exc:  # the tasks must not stay pending for ever
+            _mark_unqueued(db, new, f"could not be queued: {type(exc).__name__}: {exc}")
+            raise StorageUnavailable(
+                f"Redis refused the URLs after {len(ids)} of {len(urls)} were queued: {exc}"
+            ) from None
+        ids.extend(new)
+    return ids
+
+
+def _mark_unqueued(db: Database, task_ids: list[int], error: str) -> None:
+    with db.transaction() as cur:
+        for task_id in task_ids:
+            mark_failed(cur, task_id, 0, error, utcnow())

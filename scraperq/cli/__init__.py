@@ -20,6 +20,7 @@ from scraperq.errors import ScraperqError
 # Sub-command modules, in the order `scraperq --help` lists them.
 COMMAND_MODULES = (
     "scraperq.cli.migrate",
+    "scraperq.cli.enqueue",
     "scraperq.cli.tasks",
     "scraperq.cli.results",
     "scraperq.cli.purge",

@@ -11,12 +11,13 @@ Plain SQL with ``%s`` placeholders: runs on PostgreSQL and SQLite alike.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from scraperq.storage.connection import Cursor, utcnow
-from scraperq.storage.tasks import FINAL_STATUSES, NewTask
+from scraperq.storage.tasks import FINAL_STATUSES, NewTask, insert_tasks
 
 _CHUNK = 200
 
@@ -62,6 +63,37 @@ def create_tasks_once(cur: Cursor, new: Sequence[tuple[str, NewTask]]) -> dict[s
         rows = cur.execute(f"SELECT id, queue_token FROM tasks WHERE queue_token IN ({marks})", tokens).fetchall()
         ids.update({row["queue_token"]: int(row["id"]) for row in rows})
     return ids
+
+
+def insert_pending(cur: Cursor, new: Sequence[NewTask]) -> list[int]:
+    """Insert pending tasks, ids in input order: for batches of thousands (``scraperq enqueue``).
+
+    On PostgreSQL one short statement over arrays (``unnest``): psycopg prepares
+    it once, where a multi-row ``VALUES`` of thousands of placeholders is parsed
+    again for every chunk. SQLite takes the multi-row insert of the storage layer.
+    """
+    if cur.dialect != "postgresql":
+        return insert_tasks(cur, new)
+    now = utcnow()
+    rows = cur.execute(
+        "INSERT INTO tasks (spider, url, status, attempts, priority, created_at, updated_at, source, meta, job_id)"
+        " SELECT spider, url, 'pending', 0, priority, %s, %s, source, meta::jsonb, job_id"
+        " FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[])"
+        " WITH ORDINALITY AS t (spider, url, priority, source, meta, job_id, n)"
+        " ORDER BY n RETURNING id",
+        [
+            now,
+            now,
+            [t.spider for t in new],
+            [t.url for t in new],
+            [int(t.priority) for t in new],
+            [t.source for t in new],
+            [json.dumps(t.meta or {}) for t in new],
+            [t.job_id for t in new],
+        ],
+    ).fetchall()
+    # Ids are drawn in ORDER BY order; RETURNING promises no order, so sort them back.
+    return sorted(int(r["id"]) for r in rows)
 
 
 def task_states(cur: Cursor, task_ids: Sequence[int]) -> dict[int, TaskState]:
