@@ -33,8 +33,8 @@ import redis
 
 from scraperq.errors import BadInput, ConfigError, StorageUnavailable
 from scraperq.queue.defaults import START_URLS_KEY
-from scraperq.storage.connection import utcnow
 from scraperq.queue.taskrows import insert_pending
+from scraperq.storage.connection import utcnow
 from scraperq.storage.tasks import NewTask, mark_failed
 from scraperq.urls import validate_url
 
