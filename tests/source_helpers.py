@@ -50,3 +50,62 @@ def stat(proc: Any, name: str) -> Any:
 
     match = re.search(rf"'{re.escape(name)}': ([^,\n]+)", proc.stderr)
     return ast.literal_eval(match.group(1)) if match else None
+
+
+class Worker:
+    """``scrapy crawl SPIDER -a worker=1``: a long-running queue worker, stopped with SIGTERM."""
+
+    def __init__(
+        self,
+        database_url: str,
+        redis_url: str,
+        spider: str,
+        *spider_args: str,
+        settings: Mapping[str, object] | None = None,
+        **env: str,
+    ) -> None:
+        import subprocess
+
+        from tests.helpers import ROOT
+
+        args = [str(BIN / "scrapy"), "crawl", spider, "-a", "worker=1"]
+        for arg in spider_args:
+            args += ["-a", arg]
+        for name, value in (settings or {}).items():
+            args += ["-s", f"{name}={value}"]
+        environment = crawl_env(database_url, REDIS_URL=redis_url, **{"AUTOTHROTTLE_START_DELAY": "0", **env})
+        self.spider = spider
+        self.redis_url = redis_url
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.stderr = ""
+
+    def push(self, *payloads: str) -> None:
+        import redis
+
+        redis.Redis.from_url(self.redis_url).lpush(f"{self.spider}:start_urls", *payloads)
+
+    def stop(self, timeout: float = 60) -> None:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, self.stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, self.stderr = self.proc.communicate()
+
+
+def wait_for_final_tasks(database_url: str, count: int, timeout: float = 90) -> list[dict[str, Any]]:
+    """The tasks, once ``count`` of them are completed or failed."""
+    from tests.helpers import wait_for
+
+    def final() -> list[dict[str, Any]] | None:
+        tasks, _ = stored(database_url)
+        done = [t for t in tasks if t["status"] in ("completed", "failed")]
+        return tasks if len(done) >= count else None
+
+    return wait_for(final, timeout=timeout, interval=0.3, message=f"{count} finished tasks")

@@ -6,7 +6,11 @@ A :class:`scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler` with three 
   (``meta["playwright"]``), not when the engine starts, so a crawl of plain
   pages never starts a browser or Playwright's driver.
 * Every browser connection goes through :class:`~scraperq.rendering.guard.BrowserGuard`,
-  which applies ``SCRAPERQ_ALLOW_PRIVATE`` as SSRFGuardMiddleware does.
+  which applies ``SCRAPERQ_ALLOW_PRIVATE`` as SSRFGuardMiddleware does; a context
+  a request asks for (``playwright_context_kwargs``) is given the same proxy, and
+  persistent contexts, which would start a browser of their own, are refused. A
+  remote browser (``PLAYWRIGHT_CDP_URL``, ``PLAYWRIGHT_CONNECT_URL``) is outside
+  the gate: give it a network that can only reach the internet.
 * Pages are closed after each response (scrapy-playwright does that) and the
   browser context is replaced after ``SCRAPERQ_RENDER_PAGES_PER_CONTEXT`` pages,
   closed once its last page is done, so cache and cookies do not pile up and
@@ -128,8 +132,8 @@ class RenderingDownloadHandler(ScrapyPlaywrightDownloadHandler):
                     f"cannot render: no browser at {executable}; install Debian's chromium"
                     " or point SCRAPERQ_CHROMIUM_PATH at one"
                 )
-            proxy = await self.guard.start()
-            self.config.launch_options["proxy"] = {"server": proxy}
+            await self.guard.start()
+            self.config.launch_options["proxy"] = self._guard_proxy()
             await self._launch()
             self._started = True
             self.stats.set_value("scraperq/render/browser_started", 1)
@@ -140,6 +144,7 @@ class RenderingDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if self.primary is not self:
             return await self.primary.download_request(request)
         await self._start()
+        self._keep_behind_guard(request)
         own_context = "playwright_context" not in request.meta
         name = self._context_for_page() if own_context else request.meta["playwright_context"]
         if own_context:
@@ -153,6 +158,19 @@ class RenderingDownloadHandler(ScrapyPlaywrightDownloadHandler):
                 await self._retire_if_done(name)
         self.stats.inc_value("scraperq/render/pages")
         return response
+
+    def _keep_behind_guard(self, request: Request) -> None:
+        """Contexts a request asks for still connect through the guard (their own proxy would not)."""
+        kwargs = request.meta.get("playwright_context_kwargs")
+        if not kwargs:
+            return
+        if not isinstance(kwargs, dict) or "user_data_dir" in kwargs:
+            raise ConfigError("cannot render: persistent browser contexts would bypass the SSRF rules")
+        request.meta["playwright_context_kwargs"] = {**kwargs, "proxy": self._guard_proxy()}
+
+    def _guard_proxy(self) -> dict[str, str]:
+        # "<-loopback>" sends loopback through the proxy too: Chromium would go direct by default.
+        return {"server": self.guard.proxy_url, "bypass": "<-loopback>"}
 
     def _context_for_page(self) -> str:
         name = f"{_CONTEXT_PREFIX}{self._generation}"
