@@ -149,3 +149,11 @@ def test_a_rendered_page_cannot_reach_a_blocked_address_directly_or_by_redirect(
     assert (result["data"]["direct"], result["data"]["redirect"]) == ("refused", "refused")
     assert stat(proc, "scraperq/render/blocked") >= 2  # one per attempt; Chromium may try again
     assert "blocked: 127.0.0.2 is a loopback address" in proc.stderr
+
+
+def test_a_render_mode_that_does_not_exist_is_a_one_line_error(sqlite_url: str, mockserver: MockServer) -> None:
+    proc = crawl_with(sqlite_url, "generic", f"url={mockserver('/article')}", "render=sometimes")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "scrapy crawl: error: -a render='sometimes': use one of never, auto, always"
+    )

@@ -7,6 +7,8 @@ Arguments (``-a name=value``):
   domain: ``a.example.co.uk`` and ``b.example.co.uk`` are one domain).
 * ``depth``: how many links away from a task's own page to go (default 1 when following).
 * ``allow``: a regular expression a followed URL must contain (``re.search``).
+* ``render``: ``never`` (default), ``auto`` (render a page in Chromium only when its
+  plain HTML has scripts but almost no text) or ``always`` (see scraperq.rendering).
 
 Scope is anchored per task, at the host the task's own page ended up on after
 redirects, and travels in request meta (``follow_host``, ``follow_roots``) so
@@ -31,6 +33,7 @@ from w3lib.url import canonicalize_url
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
 from scraperq.failures import describe_exception, with_attempts
+from scraperq.rendering import parse_render_mode
 from scraperq.scope import FOLLOW_MODES, FollowScope, host_of
 from scraperq.spiders.base import TaskSpider, parse_int_arg
 
@@ -51,9 +54,11 @@ class GenericSpider(TaskSpider):
         follow: str = "none",
         depth: str | int | None = None,
         allow: str | None = None,
+        render: str = "never",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.render = parse_render_mode(render)  # RenderMiddleware reads it for every request
         follow = str(follow).strip().lower()
         if follow not in FOLLOW_MODES:
             raise BadInput(f"-a follow={follow!r}: use one of {', '.join(FOLLOW_MODES)}")
