@@ -93,10 +93,15 @@ class StartFeeder:
         """Take payloads while the crawl runs; returns when it closes."""
         while not self._stopped:
             entries = self._next_batch()
-            if entries:
-                await self.process(entries)
-            else:
+            if not entries:
                 await sleep(self.scheduler.poll_seconds)
+                continue
+            try:
+                await self.process(entries)
+            except Exception:
+                # A bug, not bad input: keep serving. The batch stays held here and goes
+                # back to the queue when this worker leaves.
+                logger.exception("Could not turn %d start payloads into requests", len(entries))
 
     def _next_batch(self) -> list[Entry]:
         if not self.scheduler.redis_available():

@@ -47,6 +47,7 @@ from collections.abc import Callable, Container
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import redis
 from scrapy import Request, signals
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.utils.misc import build_from_crawler, load_object
@@ -57,7 +58,7 @@ from scraperq.errors import ConfigError
 from scraperq.middlewares.retry import NOT_BEFORE
 from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
 from scraperq.queue import defaults
-from scraperq.queue.connection import REDIS_DOWN_ERRORS, client_from_settings, describe_error, redis_url
+from scraperq.queue.connection import client_from_settings, describe_error, redis_url
 from scraperq.queue.dupefilter import TaskDupeFilter, task_of
 from scraperq.queue.entries import REQUEST, START, Entry
 from scraperq.queue.feeder import StartFeeder
@@ -178,9 +179,9 @@ class RedisScheduler(BaseScheduler):
         self.feeder = StartFeeder.from_scheduler(self)
         self.queue.heartbeat()
         self.crawler.signals.connect(self._response_received, signal=signals.response_received)
-        self._tick_loop = task.LoopingCall(self._tick)
+        self._tick_loop = task.LoopingCall(self._guarded, self._tick)
         self._tick_loop.start(TICK_SECONDS, now=False)
-        self._heartbeat_loop = task.LoopingCall(self._heartbeat)
+        self._heartbeat_loop = task.LoopingCall(self._guarded, self._heartbeat)
         self._heartbeat_loop.start(self.lease_seconds / 3, now=True)
         logger.info(
             "Shared queue %s at %s (worker %s, lease %.0fs)",
@@ -340,6 +341,15 @@ class RedisScheduler(BaseScheduler):
     def _response_received(self, response: Any, request: Request, spider: Any = None) -> None:
         self.held.response_received(request)
 
+    @staticmethod
+    def _guarded(step: Callable[[], None]) -> None:
+        # A LoopingCall stops for good at the first exception; these loops must not:
+        # without them nothing would be acknowledged and leases would never end.
+        try:
+            step()
+        except Exception:
+            logger.exception("Queue upkeep failed; trying again at the next tick")
+
     def _tick(self) -> None:
         finished = self.held.finished(self._in_engine())
         if finished:
@@ -412,12 +422,12 @@ class RedisScheduler(BaseScheduler):
             return None
         try:
             result = call()
-        except REDIS_DOWN_ERRORS as exc:
+        except redis.RedisError as exc:  # down, restarting, out of memory, read-only...: all wait
             self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else 0.5)
             self._down_until = now + self._backoff
             logger.warning(
-                "Redis at %s is unreachable (%s); holding %d requests to queue and %d acknowledgements,"
-                " trying again in %.1fs",
+                "Redis at %s is unreachable or refusing (%s); holding %d requests to queue and %d"
+                " acknowledgements, trying again in %.1fs",
                 self.where,
                 describe_error(exc),
                 len(self._pushes),
