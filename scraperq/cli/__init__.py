@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "scraperq.cli.results",
     "scraperq.cli.purge",
     "scraperq.cli.status",
+    "scraperq.cli.schedule",
+    "scraperq.cli.scheduler",
 )
 
 EXIT_USAGE = 2

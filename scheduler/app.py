@@ -1,0 +1,84 @@
+"""Composition root: build the scheduler's parts from the settings and run them.
+
+Everything the daemon uses is created here and nowhere else, so other front
+ends (the HTTP API and dashboard DESIGN.md describes, metrics) can be wired in
+beside the loop without the parts knowing about each other. Nothing happens at
+import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from scheduler.config import SchedulerConfig
+from scheduler.daemon import SchedulerDaemon
+from scheduler.dispatch import Dispatcher
+from scheduler.leader import Leadership, lock_for
+from scheduler.nodes import NodePool
+from scheduler.scrapyd import ScrapydClient
+from scraperq.storage import open_database, redact_url
+from scraperq.storage.connection import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SchedulerApp:
+    config: SchedulerConfig
+    db: Database
+    client: ScrapydClient
+    pool: NodePool
+    daemon: SchedulerDaemon
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def build_client(config: SchedulerConfig) -> tuple[ScrapydClient, NodePool]:
+    client = ScrapydClient(project=config.project, timeout=config.http_timeout)
+    return client, NodePool(config.nodes, client, max_age=min(1.0, config.tick))
+
+
+def build_dispatcher(config: SchedulerConfig, db: Database) -> Dispatcher:
+    """What ``scraperq schedule run`` needs: a dispatcher without the loop."""
+    client, pool = build_client(config)
+    return Dispatcher(db, client, pool)
+
+
+def build_app(settings: Any) -> SchedulerApp:
+    config = SchedulerConfig.from_settings(settings)
+    # Room for the dispatch threads, the tracker and the CLI-facing queries at once.
+    db = open_database(config.database_url, pool_size=8)
+    client, pool = build_client(config)
+    leadership = Leadership(lock_for(config.database_url), heartbeat=config.heartbeat)
+    daemon = SchedulerDaemon(config, db, client, pool, leadership)
+    return SchedulerApp(config, db, client, pool, daemon)
+
+
+def run(settings: Any) -> int:
+    """``scraperq scheduler``: run until SIGTERM or SIGINT."""
+    app = build_app(settings)
+    config = app.config
+    logger.info(
+        "Scheduler starting: project %s on %s; database %s",
+        config.project,
+        ", ".join(n.name for n in config.nodes),
+        redact_url(config.database_url),
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logger.warning("Received %s; stopping after the current step", signal.Signals(signum).name)
+        app.daemon.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        app.daemon.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        app.close()
+    return 0

@@ -1,0 +1,224 @@
+"""A small client for Scrapyd's JSON API: the calls the scheduler makes, each with a timeout.
+
+Nodes come from ``SCRAPYD_NODES``: comma-separated base URLs, credentials
+allowed (``http://user:pass@host:6800``), and an optional capacity in the
+fragment (``http://host:6800#capacity=8``; fragments never leave this process)
+that overrides ``SCRAPYD_NODE_CAPACITY``. A node is named by its URL without
+credentials; credentials travel only in the Authorization header and are never
+logged or stored.
+
+Scrapyd reports errors with HTTP 200 and ``{"status": "error"}``: every answer's
+``status`` is checked, and any failure (refused, timed out, HTTP error, error
+status, unreadable answer) is a :class:`NodeError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+from scraperq.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+# Scrapyd job states, as listjobs.json groups them.
+PENDING, RUNNING, FINISHED = "pending", "running", "finished"
+
+
+class NodeError(Exception):
+    """A Scrapyd node did not do what was asked; the message is one line, without credentials."""
+
+    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+        super().__init__(message)
+        # The request reached the node but no answer came back (a timeout, a dropped
+        # connection): the node may have carried it out.
+        self.uncertain = uncertain
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # base URL without credentials: what logs and job_runs.node show
+    capacity: int
+    authorization: str | None = field(default=None, repr=False, compare=False)
+
+    def url(self, path: str) -> str:
+        return urljoin(self.name.rstrip("/") + "/", path.lstrip("/"))
+
+
+def parse_nodes(value: str, *, default_capacity: int) -> list[Node]:
+    """``SCRAPYD_NODES`` as nodes; :class:`ConfigError` naming the bad entry (without its password)."""
+    nodes: list[Node] = []
+    for raw in (part.strip() for part in (value or "").split(",")):
+        if not raw:
+            continue
+        parts = urlsplit(raw)
+        shown = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], fragment=""))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"SCRAPYD_NODES entry {shown!r} is not an http(s) URL")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError(f"SCRAPYD_NODES entry {shown!r} has an invalid port") from None
+        capacity = default_capacity
+        if parts.fragment:
+            values = parse_qs(parts.fragment).get("capacity")
+            if not values or not values[0].isdigit() or int(values[0]) < 1:
+                raise ConfigError(f"SCRAPYD_NODES entry {shown!r}: write the capacity as #capacity=N with N >= 1")
+            capacity = int(values[0])
+        authorization = None
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        netloc = f"{host}:{port}" if port else host
+        name = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        if any(n.name == name for n in nodes):
+            raise ConfigError(f"SCRAPYD_NODES names {name} twice")
+        nodes.append(Node(name=name, capacity=max(1, capacity), authorization=authorization))
+    if not nodes:
+        raise ConfigError("SCRAPYD_NODES names no Scrapyd node")
+    return nodes
+
+
+@dataclass(frozen=True)
+class JobListing:
+    """listjobs.json of one node: job id -> (state, the job's entry)."""
+
+    jobs: Mapping[str, tuple[str, dict[str, Any]]]
+
+    def state(self, job_id: str) -> str | None:
+        found = self.jobs.get(job_id)
+        return found[0] if found else None
+
+    def entry(self, job_id: str) -> dict[str, Any]:
+        found = self.jobs.get(job_id)
+        return found[1] if found else {}
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node: Node
+    running: int = 0
+    pending: int = 0
+    error: str | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.error is None
+
+    @property
+    def load(self) -> float:
+        return (self.running + self.pending) / self.node.capacity
+
+
+class ScrapydClient:
+    def __init__(self, *, project: str, timeout: float) -> None:
+        self.project = project
+        self.timeout = timeout
+
+    # -- the calls ------------------------------------------------------------------
+
+    def daemon_status(self, node: Node) -> NodeStatus:
+        data = self._call(node, "daemonstatus.json")
+        return NodeStatus(node, running=int(data.get("running", 0)), pending=int(data.get("pending", 0)))
+
+    def schedule(
+        self,
+        node: Node,
+        *,
+        spider: str,
+        job_id: str,
+        args: Mapping[str, str],
+        settings: Mapping[str, str],
+    ) -> str:
+        """schedule.json: spider arguments as form fields, settings as repeated ``setting=K=V``."""
+        form: list[tuple[str, str]] = [("project", self.project), ("spider", spider), ("jobid", job_id)]
+        form += [("setting", f"{key}={value}") for key, value in settings.items()]
+        form += [(key, str(value)) for key, value in args.items()]
+        data = self._call(node, "schedule.json", form=form)
+        accepted = str(data.get("jobid", ""))
+        if accepted != job_id:
+            raise NodeError(f"{node.name} answered schedule.json with job id {accepted!r}, not {job_id!r}")
+        return accepted
+
+    def list_jobs(self, node: Node) -> JobListing:
+        data = self._call(node, "listjobs.json", query={"project": self.project})
+        jobs: dict[str, tuple[str, dict[str, Any]]] = {}
+        for state in (FINISHED, RUNNING, PENDING):  # a later state wins if a job shows twice
+            for entry in data.get(state) or []:
+                if isinstance(entry, dict) and "id" in entry:
+                    jobs[str(entry["id"])] = (state, entry)
+        return JobListing(jobs)
+
+    def cancel(self, node: Node, job_id: str) -> str | None:
+        data = self._call(node, "cancel.json", form=[("project", self.project), ("job", job_id)])
+        return data.get("prevstate")
+
+    def log_tail(self, node: Node, log_url: str, *, max_bytes: int = 65536) -> str:
+        """The end of a job's log. Scrapyd serves logs as static files, which honour Range; the size
+        is asked first because Twisted fails (HTTP 500) on a suffix range longer than the file."""
+        url = node.url(log_url)
+        headers, _ = self._send(node, urllib.request.Request(url, method="HEAD"))
+        size = int(headers.get("Content-Length") or 0)
+        ranged = {"Range": f"bytes={size - max_bytes}-"} if size > max_bytes else {}
+        _, body = self._send(node, urllib.request.Request(url, headers=ranged))
+        return body.decode("utf-8", "replace")
+
+    # -- transport ------------------------------------------------------------------
+
+    def _call(
+        self,
+        node: Node,
+        endpoint: str,
+        *,
+        form: list[tuple[str, str]] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        url = node.url(endpoint) + ("?" + urlencode(query) if query else "")
+        body = urlencode(form).encode() if form is not None else None
+        _, raw = self._send(node, urllib.request.Request(url, data=body))
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise NodeError(f"{node.name} answered {endpoint} with something other than JSON") from None
+        if not isinstance(data, dict):
+            raise NodeError(f"{node.name} answered {endpoint} with unexpected JSON")
+        if data.get("status") != "ok":
+            message = " ".join(str(data.get("message") or "no message").split())
+            raise NodeError(f"{node.name} refused {endpoint}: {message[:300]}")
+        return data
+
+    def _send(self, node: Node, request: urllib.request.Request) -> tuple[Message, bytes]:
+        if node.authorization:
+            request.add_unredirected_header("Authorization", node.authorization)
+        endpoint = urlsplit(request.full_url).path.rsplit("/", 1)[-1]
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.headers, response.read()
+        except urllib.error.HTTPError as exc:
+            hint = ": check the credentials in SCRAPYD_NODES" if exc.code == 401 else ""
+            raise NodeError(f"{node.name} answered {endpoint} with HTTP {exc.code}{hint}") from None
+        except urllib.error.URLError as exc:  # the request could not be sent: nothing happened
+            reason = exc.reason
+            if isinstance(reason, TimeoutError):
+                text = f"no connection within {self.timeout:g} s"
+            else:
+                text = getattr(reason, "strerror", None) or str(reason)
+            raise NodeError(f"{node.name} is unreachable: {text}") from None
+        except TimeoutError:  # sent, but no answer in time
+            raise NodeError(
+                f"{node.name} did not answer {endpoint} within {self.timeout:g} s", uncertain=True
+            ) from None
+        except (ConnectionResetError, http.client.HTTPException) as exc:  # dropped mid-answer
+            raise NodeError(f"{node.name} dropped the connection during {endpoint}: {exc}", uncertain=True) from None
+        except OSError as exc:
+            raise NodeError(f"{node.name} failed during {endpoint}: {exc.strerror or exc}") from None
