@@ -126,3 +126,49 @@ def mockserver_session() -> Iterator[MockServer]:
 def mockserver(mockserver_session: MockServer) -> MockServer:
     mockserver_session.reset()
     return mockserver_session
+
+
+# -- Scrapyd nodes -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def scrapyd_egg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.helpers import build_egg
+
+    return build_egg(tmp_path_factory.mktemp("egg"))
+
+
+@pytest.fixture(scope="session")
+def scrapyd_nodes(
+    pg_server_url: str, scrapyd_egg: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Any]]:
+    """Two Scrapyd nodes (the first with basic auth) with the project deployed; jobs write to the session's
+    PostgreSQL database and may fetch from loopback (the mock server)."""
+    from tests.helpers import ScrapydNode, crawl_env
+
+    folder = tmp_path_factory.mktemp("scrapyd")
+    env = crawl_env(pg_server_url)
+    nodes = [ScrapydNode(folder / "node1", env, username="scraperq", password=uuid.uuid4().hex)]
+    try:
+        nodes.append(ScrapydNode(folder / "node2", env))
+        for node in nodes:
+            node.deploy(scrapyd_egg)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+@pytest.fixture
+def scrapyd(scrapyd_nodes: list[Any]) -> Iterator[list[Any]]:
+    """The session's Scrapyd nodes; jobs a test leaves behind are cancelled after it."""
+    from tests.helpers import wait_for
+
+    yield scrapyd_nodes
+    for node in scrapyd_nodes:
+        for project in node.call("listprojects.json")["projects"]:
+            jobs = node.call(f"listjobs.json?project={project}")
+            for job in jobs["pending"] + jobs["running"]:
+                node.call("cancel.json", project=project, job=job["id"])
+    for node in scrapyd_nodes:
+        wait_for(lambda n=node: n.call("daemonstatus.json")["running"] == 0, timeout=60, message="jobs to stop")

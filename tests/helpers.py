@@ -106,3 +106,89 @@ def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.1, message
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(interval)
+
+
+# -- Scrapyd nodes -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_egg(workdir: Path) -> Path:
+    """The project egg, built by ``scrapyd-deploy --build-egg`` from a copy of the project."""
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for package in ("scraperq", "scheduler"):
+        shutil.copytree(ROOT / package, workdir / package, ignore=ignore)
+    for name in ("scrapy.cfg", "setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, workdir / name)
+    egg = workdir / "scraperq.egg"
+    subprocess.run([str(BIN / "scrapyd-deploy"), "--build-egg", str(egg)], cwd=workdir, check=True, capture_output=True)
+    return egg
+
+
+class ScrapydNode:
+    """A real Scrapyd process running deploy/scrapyd.conf in its own folder, on a free loopback port."""
+
+    def __init__(
+        self, folder: Path, env: dict[str, str], *, username: str = "", password: str = "", config: str | None = None
+    ) -> None:
+        folder.mkdir(parents=True)
+        (folder / "scrapyd.conf").write_text(config or (ROOT / "deploy" / "scrapyd.conf").read_text())
+        self.folder, self.port = folder, free_port()
+        self.name = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{username}:{password}@127.0.0.1:{self.port}" if username else self.name
+        self.auth = {"SCRAPYD_USERNAME": username, "SCRAPYD_PASSWORD": password} if username else {}
+        self.log = open(folder / "scrapyd.log", "wb")  # noqa: SIM115 - open for the node's lifetime
+        self.proc = subprocess.Popen(
+            [str(BIN / "scrapyd"), "--pidfile="],
+            cwd=folder,
+            env={**env, **self.auth, "SCRAPYD_HTTP_PORT": str(self.port)},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self.answers, timeout=60, message=f"Scrapyd on port {self.port}")
+
+    def call(self, endpoint: str, **form: str) -> dict[str, Any]:
+        """A Scrapyd API call with this node's credentials (POST when form fields are given)."""
+        import base64
+        import json
+        import urllib.parse
+        import urllib.request
+
+        data = urllib.parse.urlencode(form).encode() if form else None
+        request = urllib.request.Request(f"{self.name}/{endpoint}", data=data)
+        if self.auth:
+            pair = f"{self.auth['SCRAPYD_USERNAME']}:{self.auth['SCRAPYD_PASSWORD']}".encode()
+            request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    def answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"Scrapyd exited; see {self.folder / 'scrapyd.log'}")
+        try:
+            return self.call("daemonstatus.json")["status"] == "ok"
+        except OSError:
+            return False
+
+    def deploy(self, egg: Path, project: str = "scraperq") -> Any:
+        """``scrapyd-deploy`` of the egg, as a user runs it (the ``env`` target of scrapy.cfg)."""
+        env = {**os.environ, **self.auth, "SCRAPYD_URL": self.name + "/"}
+        args = [str(BIN / "scrapyd-deploy"), "env", "--egg", str(egg), "-p", project, "-v", "1"]
+        return subprocess.run(args, cwd=egg.parent, env=env, capture_output=True, text=True, timeout=120, check=True)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
