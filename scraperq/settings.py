@@ -52,8 +52,11 @@ SCRAPERQ_DEAD_MAX = 100000
 # --- Scheduler daemon and Scrapyd -----------------------------------------------------
 SCRAPYD_NODES = "http://127.0.0.1:6800"
 SCRAPYD_PROJECT = "scraperq"
+# The daemon's HTTP API (scheduler/api/): a token is required to bind off loopback.
 SCRAPERQ_API_BIND = "127.0.0.1:6810"
 SCRAPERQ_API_TOKEN = None
+# Largest request body the API reads, in bytes; larger ones get 413.
+SCRAPERQ_API_MAX_BODY = 1024 * 1024
 # Seconds each HTTP call to a Scrapyd node may take before the node counts as down.
 SCRAPYD_TIMEOUT = 10.0
 # Jobs a node runs at once (its max_proc), for least-loaded dispatch; per node: URL#capacity=N.

@@ -1,0 +1,504 @@
+"""The OpenAPI 3 description of the API, served at ``/openapi.json``.
+
+Written as data next to the routes it describes, and checked against the
+server by the tests: every route in ``scheduler.api.app.ROUTES`` is here and
+nothing else is, the document is valid OpenAPI 3.1, and every answer the tests
+receive (successes and errors alike) matches its schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from scheduler.api.results import MEDIA_TYPES
+from scheduler.api.tasks import MAX_LIMIT, MAX_URLS
+from scraperq.payloads import MAX_PRIORITY
+from scraperq.storage.jobs import STATUSES as RUN_STATUSES
+from scraperq.storage.tasks import STATUSES as TASK_STATUSES
+
+VERSION = "0.1.0"
+_MAX_ID = 2**63 - 1
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return dict(schema, type=[schema["type"], "null"])
+
+
+_INT = {"type": "integer"}
+_ID = {"type": "integer", "format": "int64", "minimum": 1}
+_TEXT = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "status"],
+        "properties": {
+            "error": {"type": "string", "description": "One line saying what is wrong."},
+            "status": {"type": "integer", "description": "The HTTP status code, repeated."},
+            "details": {
+                "type": "array",
+                "description": "Each refused value, when there were several (e.g. one per invalid URL).",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "error"],
+                    "properties": {"field": _TEXT, "error": _TEXT},
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "database"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "database": {"type": "string", "enum": ["ok", "unreachable"]},
+            "leader": {"type": "boolean", "description": "Whether this daemon fires the schedules."},
+        },
+    },
+    "Task": {
+        "type": "object",
+        "required": [
+            "id",
+            "spider",
+            "url",
+            "status",
+            "attempts",
+            "error",
+            "priority",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "finished_at",
+            "item_count",
+        ],  # fmt: skip
+        "properties": {
+            "id": _ID,
+            "spider": _TEXT,
+            "url": _TEXT,
+            "status": {"type": "string", "enum": list(TASK_STATUSES)},
+            "attempts": _INT,
+            "error": _nullable(dict(_TEXT, description="Why it failed, in words a person understands.")),
+            "priority": _INT,
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "started_at": _nullable(_TIME),
+            "finished_at": _nullable(_TIME),
+            "item_count": _INT,
+            "invalid_items": _INT,
+            "invalid_reason": _nullable(_TEXT),
+            "source": {"type": "string", "description": "Where it came from: cli, api, redis, a spider's start URL..."},
+            "meta": {"type": "object"},
+            "job_id": _nullable(dict(_TEXT, description="The Scrapyd job that created it, if any.")),
+        },
+    },
+    "TaskList": {
+        "type": "object",
+        "required": ["tasks", "next_before"],
+        "properties": {
+            "tasks": {"type": "array", "items": _ref("Task")},
+            "next_before": _nullable(
+                dict(_ID, description="Pass as `before` for the next (older) page; null on the last page.")
+            ),
+        },
+    },
+    "TaskSubmission": {
+        "type": "object",
+        "required": ["urls"],
+        "additionalProperties": False,
+        "properties": {
+            "urls": {"type": "array", "minItems": 1, "maxItems": MAX_URLS, "items": _TEXT},
+            "spider": dict(_TEXT, default="generic"),
+            "priority": {"type": "integer", "minimum": -MAX_PRIORITY, "maximum": MAX_PRIORITY, "default": 0},
+        },
+    },
+    "TasksCreated": {
+        "type": "object",
+        "required": ["spider", "task_ids"],
+        "properties": {
+            "spider": _TEXT,
+            "task_ids": {"type": "array", "items": _ID, "description": "In the order of the URLs."},
+        },
+    },
+    "JobRun": {
+        "type": "object",
+        "required": [
+            "id",
+            "schedule_id",
+            "spider",
+            "node",
+            "scrapyd_job_id",
+            "status",
+            "fire_time",
+            "dispatched_at",
+            "finished_at",
+            "error",
+            "origin",
+        ],  # fmt: skip
+        "properties": {
+            "id": _ID,
+            "schedule_id": _nullable(_ID),
+            "schedule": _nullable(dict(_TEXT, description="The schedule's name (in /api/jobs).")),
+            "spider": _TEXT,
+            "node": _nullable(dict(_TEXT, description="The Scrapyd node's URL, without credentials.")),
+            "scrapyd_job_id": _nullable(_TEXT),
+            "status": {"type": "string", "enum": list(RUN_STATUSES)},
+            "fire_time": _nullable(_TIME),
+            "dispatched_at": _nullable(_TIME),
+            "finished_at": _nullable(_TIME),
+            "error": _nullable(_TEXT),
+            "origin": {"type": "string", "enum": ["schedule", "manual"]},
+            "created_at": _nullable(_TIME),
+            "started_at": _nullable(_TIME),
+            "item_count": _INT,
+            "task_count": _INT,
+            "tasks_failed": _INT,
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["jobs"],
+        "properties": {"jobs": {"type": "array", "items": _ref("JobRun")}},
+    },
+    "Schedule": {
+        "type": "object",
+        "required": [
+            "id",
+            "name",
+            "spider",
+            "args",
+            "settings",
+            "cron",
+            "interval_seconds",
+            "timezone",
+            "enabled",
+            "state",
+            "created_at",
+            "updated_at",
+            "next_fire_time",
+        ],  # fmt: skip
+        "properties": {
+            "id": _ID,
+            "name": _TEXT,
+            "spider": _TEXT,
+            "args": _STRING_MAP,
+            "settings": _STRING_MAP,
+            "cron": _nullable(_TEXT),
+            "interval_seconds": _nullable(dict(_INT, minimum=1)),
+            "timezone": _TEXT,
+            "enabled": {"type": "boolean"},
+            "state": {"type": "string", "enum": ["active", "paused"]},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "next_fire_time": _nullable(_TIME),
+            "last_run": _nullable(_ref("JobRun")),
+            "runs": {"type": "array", "items": _ref("JobRun"), "description": "Recent runs, newest first."},
+        },
+    },
+    "ScheduleList": {
+        "type": "object",
+        "required": ["schedules"],
+        "properties": {"schedules": {"type": "array", "items": _ref("Schedule")}},
+    },
+    "NewSchedule": {
+        "type": "object",
+        "description": "Exactly one of `cron` (with an optional `timezone`) and `interval_seconds`.",
+        "required": ["name", "spider"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
+            "spider": _TEXT,
+            "cron": dict(_TEXT, description="5 fields: minute hour day month weekday.", examples=["0 6 * * 1-5"]),
+            "timezone": dict(_TEXT, description="IANA name for the cron expression; default UTC."),
+            "interval_seconds": dict(_INT, minimum=1),
+            "args": dict(_STRING_MAP, description="Spider arguments (Scrapyd's -a)."),
+            "settings": dict(_STRING_MAP, description="Scrapy settings for each run."),
+            "enabled": {"type": "boolean", "default": True},
+        },
+    },
+    "ScheduleChange": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "enabled": {
+                "type": "boolean",
+                "description": "false pauses; true resumes from now on (fire times while paused are not owed).",
+            }
+        },
+    },
+    "RunStarted": {
+        "type": "object",
+        "required": ["schedule", "run", "confirmed"],
+        "properties": {
+            "schedule": _TEXT,
+            "run": _ref("JobRun"),
+            "confirmed": {
+                "type": "boolean",
+                "description": "false: a node may have queued it without answering; the daemon will confirm.",
+            },
+        },
+    },
+    "Node": {
+        "type": "object",
+        "required": ["name", "up", "running", "pending", "capacity", "load", "error"],
+        "properties": {
+            "name": dict(_TEXT, description="The node's URL, without credentials."),
+            "up": {"type": "boolean"},
+            "running": _INT,
+            "pending": _INT,
+            "capacity": _INT,
+            "load": {"type": "number", "description": "(running + pending) / capacity."},
+            "error": _nullable(_TEXT),
+        },
+    },
+    "NodeList": {
+        "type": "object",
+        "required": ["nodes"],
+        "properties": {"nodes": {"type": "array", "items": _ref("Node")}},
+    },
+}
+
+_ERROR_MEANINGS = {
+    "400": "Malformed request: not JSON, a missing or mistyped field, a bad query parameter.",
+    "401": "Missing or wrong API token.",
+    "404": "No such task, schedule or route.",
+    "409": "Conflict with what is stored.",
+    "413": "Request body larger than SCRAPERQ_API_MAX_BODY (or too many URLs).",
+    "415": "The body is not sent as application/json.",
+    "422": "A value is refused: an invalid URL, an unknown spider, a cron expression that never fires...",
+    "503": "The database (or Redis, or every Scrapyd node) cannot be reached.",
+}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str, **meanings: str) -> dict[str, Schema]:
+    """Error answers: 401 and 503 always, plus ``codes``; ``meanings`` (``e409=...``) overrides the text."""
+    out = {}
+    for code in ("401", *codes, "503"):
+        out[code] = _json(_ref("Error"), meanings.get(f"e{code}", _ERROR_MEANINGS[code]))
+    return dict(sorted(out.items()))
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _path(name: str, schema: Schema) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _body(schema_name: str) -> Schema:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema_name)}}}
+
+
+_NAME = _path("name", {"type": "string"})
+
+PATHS: dict[str, dict[str, Schema]] = {
+    "/": {
+        "get": {
+            "summary": "Dashboard (HTML)",
+            "description": "Tasks, nodes, schedules and recent jobs. With a token, basic auth with the token as"
+            " password works too, so a browser can open it.",
+            "security": [{"bearer": []}, {"basic": []}],
+            "responses": {
+                "200": {"description": "The page.", "content": {"text/html": {"schema": _TEXT}}},
+                **_errors(),
+            },
+        }
+    },
+    "/healthz": {
+        "get": {
+            "summary": "Liveness and database check (no token needed)",
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Health"), "The daemon and its database are up."),
+                "503": _json(_ref("Health"), "The database cannot be reached."),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics (text exposition format 0.0.4)",
+            "responses": {
+                "200": {
+                    "description": "Gauges of tasks, results, schedules, job runs and nodes; API counters.",
+                    "content": {"text/plain": {"schema": _TEXT}},
+                },
+                "401": _json(_ref("Error"), _ERROR_MEANINGS["401"]),
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {
+                "200": _json({"type": "object"}, "The OpenAPI description."),
+                "401": _json(_ref("Error"), _ERROR_MEANINGS["401"]),
+            },
+        }
+    },
+    "/api/tasks": {
+        "get": {
+            "summary": "List tasks, newest first",
+            "parameters": [
+                _query("status", {"type": "string", "enum": list(TASK_STATUSES)}, "Only tasks in this status."),
+                _query("spider", _TEXT, "Only tasks of this spider."),
+                _query("limit", dict(_INT, minimum=1, maximum=MAX_LIMIT, default=50), "Page size."),
+                _query("before", dict(_ID, maximum=_MAX_ID), "Only tasks with a smaller id (the next page)."),
+            ],
+            "responses": {"200": _json(_ref("TaskList"), "A page of tasks."), **_errors("400")},
+        },
+        "post": {
+            "summary": "Submit URLs as tasks",
+            "description": "Each URL becomes a pending task and is queued for the spider's workers on Redis"
+            " (`<spider>:start_urls`), exactly as `scraperq enqueue` does.",
+            "requestBody": _body("TaskSubmission"),
+            "responses": {
+                "201": _json(_ref("TasksCreated"), "The new tasks' ids, in the order of the URLs."),
+                **_errors("400", "413", "415", "422"),
+            },
+        },
+    },
+    "/api/tasks/{task_id}": {
+        "get": {
+            "summary": "One task",
+            "parameters": [_path("task_id", dict(_ID, maximum=_MAX_ID))],
+            "responses": {"200": _json(_ref("Task"), "The task."), **_errors("404")},
+        }
+    },
+    "/api/results": {
+        "get": {
+            "summary": "Export results (streamed)",
+            "description": "Every matching result in id order, streamed with chunked encoding. JSON Lines: one"
+            " object per line with id, task_id, spider, url, scraped_at and data. CSV: those columns, with data"
+            " as one JSON cell.",
+            "parameters": [
+                _query("format", {"type": "string", "enum": list(MEDIA_TYPES), "default": "jsonl"}, "Output."),
+                _query("spider", _TEXT, "Only results of this spider."),
+                _query("task", dict(_ID, maximum=_MAX_ID), "Only results of this task."),
+                _query("since", _TEXT, "Scraped at or after: ISO 8601 (UTC unless given) or a duration ago (24h)."),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The results.",
+                    "content": {media: {"schema": _TEXT} for media in MEDIA_TYPES.values()},
+                },
+                **_errors("400"),
+            },
+        }
+    },
+    "/api/schedules": {
+        "get": {
+            "summary": "List schedules with their last run",
+            "responses": {"200": _json(_ref("ScheduleList"), "Every schedule, by name."), **_errors()},
+        },
+        "post": {
+            "summary": "Add a schedule",
+            "requestBody": _body("NewSchedule"),
+            "responses": {
+                "201": _json(_ref("Schedule"), "The schedule, with its first fire time."),
+                **_errors("400", "409", "413", "415", "422", e409="A schedule by that name exists."),
+            },
+        },
+    },
+    "/api/schedules/{name}": {
+        "get": {
+            "summary": "One schedule and its recent runs",
+            "parameters": [_NAME, _query("runs", dict(_INT, minimum=0, maximum=1000, default=10), "Runs shown.")],
+            "responses": {"200": _json(_ref("Schedule"), "The schedule."), **_errors("400", "404")},
+        },
+        "patch": {
+            "summary": "Pause or resume a schedule",
+            "parameters": [_NAME],
+            "requestBody": _body("ScheduleChange"),
+            "responses": {
+                "200": _json(_ref("Schedule"), "The schedule as it is now."),
+                **_errors("400", "404", "413", "415", "422", e422="A field PATCH cannot change (delete and add)."),
+            },
+        },
+        "delete": {
+            "summary": "Remove a schedule (its run history stays)",
+            "parameters": [_NAME],
+            "responses": {"204": {"description": "Removed."}, **_errors("404")},
+        },
+    },
+    "/api/schedules/{name}/run": {
+        "post": {
+            "summary": "Run a schedule now",
+            "description": "Dispatched to the least-loaded Scrapyd node through the daemon's dispatcher, and"
+            " followed like any run.",
+            "parameters": [_NAME],
+            "responses": {
+                "202": _json(_ref("RunStarted"), "A node accepted the job."),
+                **_errors(
+                    "404",
+                    "409",
+                    e409="The schedule's previous run is still going.",
+                    e503="No Scrapyd node accepted the job (or the database is down); nothing was run.",
+                ),
+            },
+        }
+    },
+    "/api/jobs": {
+        "get": {
+            "summary": "Job runs, newest first",
+            "parameters": [
+                _query("schedule", _TEXT, "Only runs of this schedule."),
+                _query("limit", dict(_INT, minimum=1, maximum=MAX_LIMIT, default=50), "How many."),
+            ],
+            "responses": {"200": _json(_ref("JobList"), "Job runs."), **_errors("400", "404")},
+        }
+    },
+    "/api/nodes": {
+        "get": {
+            "summary": "The Scrapyd nodes and their load",
+            "responses": {
+                "200": _json(_ref("NodeList"), "Each node in SCRAPYD_NODES."),
+                "401": _json(_ref("Error"), _ERROR_MEANINGS["401"]),
+            },
+        }
+    },
+}
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "scraperq scheduler API",
+            "version": VERSION,
+            "description": "Tasks, results, schedules, jobs and Scrapyd nodes of a scraperq installation."
+            " Errors are JSON `{error, status}` with a 4xx or 5xx code. When SCRAPERQ_API_TOKEN is set, every"
+            " route but /healthz needs `Authorization: Bearer <token>`.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "SCRAPERQ_API_TOKEN"},
+                "basic": {"type": "http", "scheme": "basic", "description": "Any user, SCRAPERQ_API_TOKEN as password"},
+            },
+        },
+    }
+
+
+def spec() -> dict[str, Any]:
+    """The document (a copy: callers may change it)."""
+    return copy.deepcopy(_document())

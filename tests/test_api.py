@@ -1,0 +1,522 @@
+"""The scheduler's HTTP API, served for real on a free loopback port, against real PostgreSQL and Redis.
+
+Every answer a test gets through ``Api.call`` is checked against the OpenAPI
+document the server publishes (status code, media type, body schema), so the
+document cannot drift from what the server does; ``Api.raw`` skips that for
+requests the document deliberately does not describe (unknown paths, methods).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+import requests
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+from scheduler.api.app import ROUTES
+from scheduler.api.openapi import spec
+from scraperq.payloads import payload_json
+from scraperq.storage import jobs, open_database
+from scraperq.storage.connection import Database, utcnow
+from scraperq.storage.results import ResultRow, insert_results
+from scraperq.storage.tasks import NewTask, create_tasks, mark_failed
+from tests.helpers import free_port, scraperq, wait_for
+
+TOKEN = "s3cret-" + uuid.uuid4().hex
+
+
+def _text(raw: bytes, **parameters: str) -> str:
+    return raw.decode(parameters.get("charset", "utf-8"))
+
+
+OPENAPI = OpenAPI.from_dict(
+    spec(),
+    config=Config(extra_media_type_deserializers={"text/csv": _text, "application/x-ndjson": _text}),
+)
+
+
+@dataclass
+class Api:
+    url: str
+    db: Database
+    token: str | None = None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.session.trust_env = False  # no proxy from the environment for loopback
+        if self.token:
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=30, **kwargs)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A request whose answer must match the OpenAPI document."""
+        response = self.raw(method, path, **kwargs)
+        OPENAPI.validate_response(RequestsOpenAPIRequest(response.request), RequestsOpenAPIResponse(response))
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return self.call("POST", path, json=body, **kwargs)
+
+
+def project_settings(**overrides: str) -> Any:
+    from scrapy.utils.project import get_project_settings
+
+    settings = get_project_settings()
+    settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+TABLES = "tasks, results, schedules, job_runs"
+
+
+@pytest.fixture(scope="module")
+def database(pg_server_url: str) -> Iterator[Database]:
+    """The session's PostgreSQL database, migrated once for this module's servers."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", pg_server_url)  # the storage layer reads it before the settings
+        database = open_database(pg_server_url)
+        yield database
+        database.close()
+
+
+@pytest.fixture
+def db(database: Database) -> Database:
+    """The database, emptied for this test (servers keep their connections: no schema is dropped)."""
+    with database.transaction() as cur:
+        cur.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    return database
+
+
+def _serve(database: Database, **overrides: str) -> tuple[Any, Any, Api]:
+    """The daemon's parts and its API (without the firing loop), built from these settings."""
+    from scheduler.api import serve
+    from scheduler.app import build_app
+
+    values = {
+        "DATABASE_URL": database.url,
+        "SCRAPERQ_API_BIND": "127.0.0.1:0",
+        # A port nobody listens on: the node is down at once, no waiting for a timeout.
+        "SCRAPYD_NODES": f"http://127.0.0.1:{free_port()}",
+        "SCRAPYD_TIMEOUT": "5",
+        "SCRAPERQ_API_MAX_BODY": "65536",
+    }
+    values.update(overrides)
+    settings = project_settings(**values)
+    app = build_app(settings)
+    server = serve(settings, app)
+    return server, app, Api(server.url, app.db, token=overrides.get("SCRAPERQ_API_TOKEN"))
+
+
+def _stop(server: Any, app: Any, api: Api) -> None:
+    api.session.close()
+    server.stop()
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def shared_api(database: Database) -> Iterator[Api]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", database.url)
+        started = _serve(database)
+        yield started[2]
+        _stop(*started)
+
+
+@pytest.fixture
+def api(shared_api: Api, db: Database) -> Api:
+    """A server with the default settings (no token, no Redis, no Scrapyd node up) on an empty database."""
+    return shared_api
+
+
+@pytest.fixture
+def start_api(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start a server with other settings; stopped after the test."""
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    started: list[tuple[Any, Any, Api]] = []
+
+    def start(**overrides: str) -> Api:
+        started.append(_serve(db, **overrides))
+        return started[-1][2]
+
+    yield start
+    for server, app, api in started:
+        _stop(server, app, api)
+
+
+def add_tasks(db: Database, count: int, *, spider: str = "generic", prefix: str = "https://example.com/p") -> list[int]:
+    return create_tasks(db, [NewTask(spider=spider, url=f"{prefix}{i}") for i in range(count)])
+
+
+def add_results(db: Database, task_id: int, count: int, *, spider: str = "generic", at: datetime | None = None) -> None:
+    at = at or utcnow()
+    rows = [
+        ResultRow(task_id, spider, f"https://example.com/r{i}", {"n": i, "title": f'Title, "{i}"\n'}, at, f"fp{i}")
+        for i in range(count)
+    ]
+    with db.transaction() as cur:
+        insert_results(cur, rows)
+
+
+def error_of(response: requests.Response) -> str:
+    body = response.json()
+    assert body["status"] == response.status_code
+    return body["error"]
+
+
+# -- the document ---------------------------------------------------------------------------
+
+
+def test_openapi_document_is_valid_and_describes_exactly_the_routes_served(api: Api) -> None:
+    from openapi_spec_validator import validate
+
+    served = api.get("/openapi.json").json()
+    validate(served)
+    documented = {(path, method.upper()) for path, item in served["paths"].items() for method in item}
+    assert documented == {(route.path, route.method) for route in ROUTES}
+
+
+# -- health, metrics, dashboard ---------------------------------------------------------------
+
+
+def test_healthz_reports_the_database(api: Api) -> None:
+    response = api.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+def test_metrics_are_prometheus_text_with_task_node_and_request_counts(api: Api, db: Database) -> None:
+    ids = add_tasks(db, 3)
+    with db.transaction() as cur:
+        mark_failed(cur, ids[0], 1, "HTTP 404", utcnow())
+    counter = re.compile(r'^scraperq_api_requests_total\{route="/api/tasks",method="GET",code="200"\} (\d+)$', re.M)
+
+    def tasks_listed() -> int:
+        found = counter.search(api.get("/metrics").text)
+        return int(found.group(1)) if found else 0
+
+    before = tasks_listed()
+    api.get("/api/tasks")
+    assert tasks_listed() == before + 1
+    response = api.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    sample = re.compile(r'^[a-z_]+(\{[a-z_]+="(?:[^"\\\n]|\\.)*"(,[a-z_]+="(?:[^"\\\n]|\\.)*")*\})? -?[0-9.e+]+$')
+    lines = response.text.splitlines()
+    assert all(line.startswith("# ") or sample.match(line) for line in lines), response.text
+    assert 'scraperq_tasks{status="pending"} 2' in lines
+    assert 'scraperq_tasks{status="failed"} 1' in lines
+    assert any(re.match(r'scraperq_scrapyd_node_up\{node="http://127.0.0.1:\d+"\} 0$', line) for line in lines)
+
+
+def test_dashboard_is_one_self_contained_page_with_user_text_escaped(api: Api, db: Database) -> None:
+    add_tasks(db, 1, prefix="https://example.com/<script>alert(1)</script>")
+    api.post("/api/schedules", {"name": "nightly-books", "spider": "generic", "cron": "0 3 * * *"})
+    response = api.get("/")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    page = response.text
+    assert "nightly-books" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing loaded from elsewhere
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+def test_post_tasks_queues_each_url_as_scraperq_enqueue_does(start_api: Any, redis_url: str) -> None:
+    api = start_api(REDIS_URL=redis_url)
+    urls = ["https://example.com/a", "https://example.org/b?q=1"]
+    response = api.post("/api/tasks", {"urls": urls, "spider": "generic", "priority": 5})
+    assert response.status_code == 201
+    ids = response.json()["task_ids"]
+    assert len(ids) == 2
+    queued = redis.Redis.from_url(redis_url).lrange("generic:start_urls", 0, -1)
+    # LPUSH puts the last URL first; workers take from the other end, in submission order.
+    assert [q.decode() for q in reversed(queued)] == [
+        payload_json(url, task_id=task_id, priority=5) for url, task_id in zip(urls, ids, strict=True)
+    ]
+    task = api.get(f"/api/tasks/{ids[0]}").json()
+    assert (task["status"], task["url"], task["priority"], task["source"]) == ("pending", urls[0], 5, "api")
+
+
+def test_post_tasks_reports_every_invalid_url_and_queues_nothing(start_api: Any, redis_url: str) -> None:
+    api = start_api(REDIS_URL=redis_url)
+    urls = ["https://example.com/ok", "ftp://example.com/x", "not a url", "http://10.0.0.5/admin"]
+    response = api.post("/api/tasks", {"urls": urls})
+    assert response.status_code == 422
+    details = response.json()["details"]
+    assert [d["field"] for d in details] == ["urls[1]", "urls[2]", "urls[3]"]
+    assert "only http and https" in details[0]["error"]
+    assert details[2]["error"] == "blocked: 10.0.0.5 is a private address"
+    assert redis.Redis.from_url(redis_url).llen("generic:start_urls") == 0
+    assert api.get("/api/tasks").json()["tasks"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"spider": "generic"}, 400, "missing field 'urls'"),
+        ({"urls": []}, 400, "non-empty array"),
+        ({"urls": "https://example.com"}, 400, "non-empty array"),
+        ({"urls": ["https://example.com"], "priority": "high"}, 400, "whole number"),
+        ({"urls": ["https://example.com"], "colour": "red"}, 400, "unknown field 'colour'"),
+        ({"urls": ["https://example.com"], "spider": "nosuchspider"}, 422, "unknown spider 'nosuchspider'"),
+        ({"urls": ["https://example.com"], "priority": 10**9}, 422, "out of range"),
+        ([1, 2], 400, "JSON object"),
+    ],
+)
+def test_post_tasks_refuses_bad_input(api: Api, body: Any, status: int, words: str) -> None:
+    response = api.post("/api/tasks", body)
+    assert response.status_code == status
+    assert words in error_of(response)
+
+
+def test_post_tasks_refuses_bodies_that_are_not_json_or_too_large(api: Api) -> None:
+    assert api.call("POST", "/api/tasks", data="{nope", headers={"Content-Type": "application/json"}).status_code == 400
+    form = api.call("POST", "/api/tasks", data={"urls": "https://example.com"})
+    assert form.status_code == 415
+    big = {"urls": [f"https://example.com/{'x' * 100}/{i}" for i in range(1000)]}  # over the 64 KiB limit
+    response = api.post("/api/tasks", big)
+    assert response.status_code == 413
+    assert "larger than the limit of 65536" in error_of(response)
+
+
+def test_post_tasks_without_redis_is_refused_and_creates_no_task(api: Api) -> None:
+    response = api.post("/api/tasks", {"urls": ["https://example.com/"]})
+    assert response.status_code == 503
+    assert "REDIS_URL is not set" in error_of(response)
+    assert api.get("/api/tasks").json()["tasks"] == []
+
+
+def test_list_tasks_filters_and_pages_newest_first(api: Api, db: Database) -> None:
+    generic = add_tasks(db, 5)
+    other = add_tasks(db, 2, spider="sitemap")
+    with db.transaction() as cur:
+        mark_failed(cur, generic[1], 3, "HTTP 500", utcnow())
+    assert [t["id"] for t in api.get("/api/tasks?spider=sitemap").json()["tasks"]] == other[::-1]
+    failed = api.get("/api/tasks?status=failed").json()["tasks"]
+    assert [(t["id"], t["error"]) for t in failed] == [(generic[1], "HTTP 500")]
+    seen, path = [], "/api/tasks?spider=generic&limit=2"
+    while True:
+        page = api.get(path).json()
+        seen += [t["id"] for t in page["tasks"]]
+        if page["next_before"] is None:
+            break
+        path = f"/api/tasks?spider=generic&limit=2&before={page['next_before']}"
+    assert seen == generic[::-1]
+
+
+@pytest.mark.parametrize("query", ["status=done", "limit=0", "limit=5000", "limit=ten", "before=-3"])
+def test_list_tasks_refuses_bad_query_parameters(api: Api, query: str) -> None:
+    response = api.get(f"/api/tasks?{query}")
+    assert response.status_code == 400
+    assert "query parameter" in error_of(response)
+
+
+def test_task_by_id_and_unknown_ids(api: Api, db: Database) -> None:
+    (task_id,) = add_tasks(db, 1)
+    assert api.get(f"/api/tasks/{task_id}").json()["url"] == "https://example.com/p0"
+    assert error_of(api.get(f"/api/tasks/{task_id + 1}")) == f"no task with id {task_id + 1}"
+    assert api.raw("GET", "/api/tasks/abc").status_code == 404
+    assert api.raw("GET", f"/api/tasks/{2**64}").status_code == 404
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+def test_results_stream_as_jsonl_and_csv_exactly_as_the_cli_prints_them(api: Api, db: Database) -> None:
+    (task_id,) = add_tasks(db, 1)
+    add_results(db, task_id, 2500)  # more than one page of the keyset scan
+    for fmt in ("jsonl", "csv"):
+        response = api.get(f"/api/results?format={fmt}", stream=True)
+        assert response.status_code == 200
+        assert response.headers.get("Transfer-Encoding") == "chunked"  # streamed, not built in memory
+        cli = scraperq(db.url, "results", "--format", fmt)
+        assert cli.returncode == 0, cli.stderr
+        assert response.content.decode() == cli.stdout
+    lines = api.get("/api/results").text.splitlines()
+    assert len(lines) == 2500
+    first = json.loads(lines[0])
+    assert first["data"] == {"n": 0, "title": 'Title, "0"\n'}
+    rows = list(csv.DictReader(io.StringIO(api.get("/api/results?format=csv").text)))
+    assert json.loads(rows[-1]["data"])["n"] == 2499
+
+
+def test_results_filters_by_spider_task_and_time(api: Api, db: Database) -> None:
+    first, second = add_tasks(db, 2)
+    (third,) = add_tasks(db, 1, spider="sitemap")
+    add_results(db, first, 2, at=utcnow() - timedelta(days=3))
+    add_results(db, second, 3)
+    add_results(db, third, 4, spider="sitemap")
+
+    def count(query: str) -> int:
+        return len(api.get(f"/api/results?{query}").text.splitlines())
+
+    assert count("spider=sitemap") == 4
+    assert count(f"task={first}") == 2
+    assert count("since=24h") == 7
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    assert count(f"spider=generic&since={requests.utils.quote(since)}") == 3
+    # An empty export is an empty body, which the document's validator would call missing.
+    assert api.raw("GET", "/api/results?spider=nosuch").content == b""
+
+
+@pytest.mark.parametrize("query", ["format=xml", "since=yesterday", "task=x"])
+def test_results_refuse_bad_query_parameters(api: Api, query: str) -> None:
+    assert api.get(f"/api/results?{query}").status_code == 400
+
+
+# -- schedules ------------------------------------------------------------------------------------
+
+
+def test_schedule_lifecycle_add_show_pause_resume_delete(api: Api) -> None:
+    body = {
+        "name": "books-daily",
+        "spider": "generic",
+        "cron": "30 6 * * *",
+        "timezone": "Asia/Seoul",
+        "args": {"url": "https://example.com/books"},
+        "settings": {"DOWNLOAD_DELAY": "1"},
+    }
+    created = api.post("/api/schedules", body)
+    assert created.status_code == 201
+    assert created.headers["Location"] == "/api/schedules/books-daily"
+    schedule = created.json()
+    fire = datetime.fromisoformat(schedule["next_fire_time"])
+    assert (fire.hour, fire.minute) == (21, 30)  # 06:30 in Seoul is 21:30 UTC
+    listed = api.get("/api/schedules").json()["schedules"]
+    assert [(s["name"], s["state"], s["last_run"]) for s in listed] == [("books-daily", "active", None)]
+
+    paused = api.call("PATCH", "/api/schedules/books-daily", json={"enabled": False}).json()
+    assert (paused["state"], paused["next_fire_time"]) == ("paused", None)
+    resumed = api.call("PATCH", "/api/schedules/books-daily", json={"enabled": True}).json()
+    assert resumed["state"] == "active"
+    assert datetime.fromisoformat(resumed["next_fire_time"]) > datetime.now(UTC)
+
+    shown = api.get("/api/schedules/books-daily").json()
+    assert (shown["args"], shown["settings"], shown["runs"]) == (body["args"], body["settings"], [])
+    assert api.call("DELETE", "/api/schedules/books-daily").status_code == 204
+    assert api.get("/api/schedules/books-daily").status_code == 404
+    assert api.call("DELETE", "/api/schedules/books-daily").status_code == 404
+
+
+def test_interval_schedule_and_duplicate_name(api: Api) -> None:
+    body = {"name": "every-10m", "spider": "generic", "interval_seconds": 600, "enabled": False}
+    created = api.post("/api/schedules", body).json()
+    assert (created["interval_seconds"], created["cron"], created["state"]) == (600, None, "paused")
+    duplicate = api.post("/api/schedules", body)
+    assert duplicate.status_code == 409
+    assert error_of(duplicate) == "a schedule named 'every-10m' already exists"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({"cron": "61 * * * *"}, 422, "invalid cron expression"),
+        ({"cron": "0 0 30 2 *"}, 422, "never fires"),
+        ({"cron": "0 0 * * *", "timezone": "Mars/Olympus"}, 422, "unknown time zone"),
+        ({"spider": "nosuchspider"}, 422, "unknown spider"),
+        ({"name": "bad name!"}, 422, "invalid schedule name"),
+        ({"args": {"jobid": "x"}}, 422, "reserved by Scrapyd"),
+        ({"settings": {"download_delay": "1"}}, 422, "invalid setting name"),
+        ({"cron": None, "interval_seconds": 0}, 422, "at least 1 second"),
+        ({"cron": None, "interval_seconds": 60, "timezone": "UTC"}, 422, "applies to cron"),
+        ({"interval_seconds": 60}, 400, "exactly one of"),
+        ({"cron": None}, 400, "exactly one of"),
+        ({"args": {"depth": 2}}, 400, "string values"),
+        ({"enabled": "yes"}, 400, "true or false"),
+        ({"owner": "me"}, 400, "unknown field 'owner'"),
+    ],
+)
+def test_add_schedule_refuses_bad_input(api: Api, change: dict[str, Any], status: int, words: str) -> None:
+    body = {"name": "s1", "spider": "generic", "cron": "0 * * * *", **change}
+    response = api.post("/api/schedules", {k: v for k, v in body.items() if v is not None})
+    assert response.status_code == status
+    assert words in error_of(response)
+    assert api.get("/api/schedules").json()["schedules"] == []
+
+
+def test_patch_changes_only_enabled(api: Api) -> None:
+    api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 60})
+    fixed = api.call("PATCH", "/api/schedules/s1", json={"cron": "0 * * * *"})
+    assert fixed.status_code == 422
+    assert "cannot be changed" in error_of(fixed)
+    assert api.call("PATCH", "/api/schedules/s1", json={"enabled": 1}).status_code == 400
+    assert api.call("PATCH", "/api/schedules/nosuch", json={"enabled": False}).status_code == 404
+
+
+def test_run_now_with_no_node_up_is_503_and_leaves_no_run(api: Api) -> None:
+    api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 3600})
+    response = api.post("/api/schedules/s1/run")
+    assert response.status_code == 503
+    assert "no Scrapyd node accepted the job" in error_of(response)
+    assert api.get("/api/jobs").json()["jobs"] == []
+    assert api.post("/api/schedules/nosuch/run").status_code == 404
+
+
+def test_run_now_while_the_previous_run_is_active_is_409(api: Api, db: Database) -> None:
+    schedule = api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 3600}).json()
+    with db.transaction() as cur:
+        jobs.claim(cur, schedule_id=schedule["id"], spider="generic", fire_time=utcnow(), job_id="a" * 32)
+    response = api.post("/api/schedules/s1/run")
+    assert response.status_code == 409
+    assert "still busy" in error_of(response)
+
+
+def test_run_now_dispatches_to_a_scrapyd_node_and_shows_in_jobs(
+    start_api: Any, scrapyd: list[Any], mockserver: Any
+) -> None:
+    api = start_api(SCRAPYD_NODES=",".join(node.url for node in scrapyd))
+    nodes = api.get("/api/nodes").json()["nodes"]
+    assert [(n["name"], n["up"]) for n in nodes] == [(node.name, True) for node in scrapyd]  # no credentials shown
+    args = {"url": mockserver("/")}
+    api.post("/api/schedules", {"name": "home", "spider": "generic", "interval_seconds": 86400, "args": args})
+    response = api.post("/api/schedules/home/run")
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert started["confirmed"] is True
+    run = started["run"]
+    assert (run["origin"], run["status"], run["spider"]) == ("manual", "pending", "generic")
+    assert run["node"] in {node.name for node in scrapyd}
+    node = next(n for n in scrapyd if n.name == run["node"])
+    wait_for(
+        lambda: any(
+            job["id"] == run["scrapyd_job_id"]
+            for state in ("pending", "running", "finished")
+            for job in node.call("listjobs.json?project=scraperq")[state]
+        ),
+        timeout=30,
+        message="the job on the node",
+    )
+    listed = api.get("/api/jobs?schedule=home").json()["jobs"]
+    assert [(j["id"], j["schedule"]) for j in listed] == [(run["id"], "home")]
+    assert api.get("/api/jobs?schedule=nosuch").status_code == 404
+
+
+# -- routing errors ---------------------------------------------------------------------------------
+
+
+def test_unknown_routes_and_methods_are_json_errors(api: Api) -> None:
+    missing = api.raw("GET", "/api/nothing")
+    assert missing.status_code == 404
+    assert "no such route" in error_of(missing)
+    wrong = api.raw("PUT", "/api/tasks")
+    assert wrong.status_code == 405
+    assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    assert "use GET, POST" in error_of(wrong)
