@@ -95,6 +95,19 @@ SCRAPERQ_RETRY_TIMES = 3
 SCRAPERQ_RETRY_BACKOFF = 5.0
 SCRAPERQ_RETRY_MAX_DELAY = 600.0
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+# Scrapy's list minus CannotResolveHostError: a name that does not resolve now will not
+# in 35 s either, and the task should say so at once.
+RETRY_EXCEPTIONS = [
+    "scrapy.exceptions.DownloadConnectionRefusedError",
+    "scrapy.exceptions.DownloadFailedError",
+    "scrapy.exceptions.DownloadTimeoutError",
+    "scrapy.exceptions.ResponseDataLossError",
+    "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectError",
+    "twisted.internet.error.ConnectionLost",
+    "builtins.OSError",
+    "scrapy.core.downloader.handlers.http11.TunnelError",
+]
 DOWNLOAD_TIMEOUT = 30
 
 # --- Politeness -----------------------------------------------------------------------

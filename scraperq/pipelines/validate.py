@@ -36,10 +36,28 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"field value of type {type(value).__name__} cannot be stored as JSON")
 
 
+def _without_nul(value: Any) -> Any:
+    # PostgreSQL text and jsonb cannot hold U+0000, which scraped pages do contain.
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def to_json_dict(item: Any) -> dict[str, Any]:
-    """The item as plain JSON data (round-tripped, so what is stored is what you get back)."""
+    """The item as plain JSON data (round-tripped, so what is stored is what you get back).
+
+    NaN and infinities are refused (ValueError): JSON has no spelling for them.
+    """
     data = ItemAdapter(item).asdict()
-    return json.loads(json.dumps(data, default=_json_default, ensure_ascii=False))
+    try:
+        text = json.dumps(data, default=_json_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValueError("a field holds NaN or infinity, which JSON cannot store") from None
+    return _without_nul(json.loads(text))
 
 
 def missing_required(item: Any) -> list[str]:
