@@ -27,7 +27,11 @@ from scraperq.urls import validate_url
 
 
 def split_urls(raw: str) -> list[str]:
-    return [u for u in re.split(r"[,\s]+", raw) if u]
+    """URLs separated by whitespace, or by commas that start a new http(s) URL.
+
+    A comma inside a URL (``?ids=1,2``) is left alone.
+    """
+    return [u for u in re.split(r"\s+|,\s*(?=https?://)", raw, flags=re.I) if u]
 
 
 def parse_int_arg(name: str, raw: object, *, minimum: int = 0) -> int:
