@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import jmespath
 from cssselect import SelectorError
@@ -102,7 +103,7 @@ class FieldRule:
             nodes = source.css(self.css) if self.css is not None else source.xpath(str(self.xpath))
             values = [v for v in (_node_text(n) for n in nodes) if v not in (None, "")]
         if self.link and base_url:
-            values = [_urljoin(base_url, v) if isinstance(v, str) else v for v in values]
+            values = [urljoin(base_url, v) if isinstance(v, str) else v for v in values]
         if self.many:
             if self.join is not None:
                 return self.join.join(str(v) for v in values) if values else None
@@ -139,12 +140,6 @@ def _json_values(found: Any) -> list[Any]:
         return []
     items = found if isinstance(found, list) else [found]
     return [clean_text(v) if isinstance(v, str) else v for v in items if v is not None and v != ""]
-
-
-def _urljoin(base: str, value: str) -> str:
-    from urllib.parse import urljoin
-
-    return urljoin(base, value)
 
 
 def _first_line(exc: BaseException) -> str:

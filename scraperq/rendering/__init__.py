@@ -63,7 +63,7 @@ def has_scripts(response: TextResponse) -> bool:
 def is_html(response: Response) -> bool:
     if not isinstance(response, TextResponse):
         return False
-    ctype = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+    ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
     return "html" in ctype or (not ctype and b"<html" in response.body[:2048].lower())
 
 

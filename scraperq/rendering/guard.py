@@ -91,7 +91,7 @@ class BrowserGuard:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except (socket.gaierror, UnicodeError):
                 raise Refused(_HOST_UNREACHABLE, f"DNS lookup failed for {host}") from None
-            addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+            addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos))
         # Every address the name has must pass: the browser must not get to pick a private one.
         for address in addresses:
             problem = check_address(address, self.allow)

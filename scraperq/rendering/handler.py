@@ -95,6 +95,8 @@ def chromium_launch_options(settings: BaseSettings) -> dict[str, Any]:
 
 
 class RenderingDownloadHandler(ScrapyPlaywrightDownloadHandler):
+    abort_request: Any  # set by the parent from PLAYWRIGHT_ABORT_REQUEST, or here
+
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         settings = crawler.settings

@@ -10,11 +10,11 @@ the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin
 
 import yaml
+from scrapy import Spider
 from scrapy.linkextractors import LinkExtractor
 
 from scraperq.errors import BadInput
@@ -28,7 +28,12 @@ from scraperq.spiders.source import SourceSpider
 from scraperq.urls import validate_url
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-KINDS: dict[str, type] = {"html": SourceSpider, "feed": FeedSpider, "sitemap": SitemapSpider, "jsonapi": JsonApiSpider}
+KINDS: dict[str, type[Spider]] = {
+    "html": SourceSpider,
+    "feed": FeedSpider,
+    "sitemap": SitemapSpider,
+    "jsonapi": JsonApiSpider,
+}
 COMMON_KEYS = {"name", "kind", "description", "start_urls", "politeness", "settings"}
 KIND_KEYS = {
     "html": {
@@ -102,7 +107,7 @@ class SourceError(Exception):
         self.reason = reason
 
 
-def spider_class_from_yaml(text: str, *, file: str, stem: str) -> type:
+def spider_class_from_yaml(text: str, *, file: str, stem: str) -> type[Spider]:
     """The spider class a source file describes; ``file`` names it in errors, ``stem`` is the default name."""
     try:
         raw = yaml.safe_load(text)
@@ -123,7 +128,7 @@ class _Reader:
 
     # -- the whole file --------------------------------------------------------------
 
-    def spider_class(self, raw: Any, stem: str) -> type:
+    def spider_class(self, raw: Any, stem: str) -> type[Spider]:
         if not isinstance(raw, dict):
             raise self.fail("(file)", "must be a mapping of keys to values (name:, start_urls:, fields:, ...)")
         kind = raw.get("kind", "html")
@@ -375,9 +380,3 @@ def _has_type(value: Any, kind: type) -> bool:
     if kind is int:
         return _is_int(value)
     return isinstance(value, kind)
-
-
-def describe(spider_class: type) -> Mapping[str, Any]:
-    """What a loaded source is, for listings: its name, kind and file."""
-    kind = next((k for k, base in KINDS.items() if issubclass(spider_class, base)), "python")
-    return {"name": spider_class.name, "kind": kind, "file": getattr(spider_class, "source_file", None)}

@@ -40,7 +40,7 @@ class FeedSpider(TaskSpider):
         if feed is None:
             alternates = _advertised_feeds(response)
             if not alternates:
-                ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or "no content type"
+                ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or "no content type"
                 raise NotAFeed(f"not an RSS or Atom feed ({ctype})")
             for url in alternates:
                 yield scrapy.Request(url, callback=self.parse)

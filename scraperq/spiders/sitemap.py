@@ -90,7 +90,7 @@ class SitemapSpider(TaskSpider):
                 sitemap=response.url,
             )
 
-    def _sitemap_body(self, response: Response) -> bytes | None:
+    def _sitemap_body(self, response: Response) -> bytes:
         if not gzip_magic_number(response):
             return response.body
         max_size = response.meta.get("download_maxsize", self.settings.getint("DOWNLOAD_MAXSIZE"))

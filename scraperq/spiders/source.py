@@ -44,13 +44,13 @@ robots.txt and ``USER_AGENT`` come from the project settings.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 import scrapy
 from parsel import Selector, SelectorList
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.link import Link
 from scrapy.linkextractors import LinkExtractor
 
@@ -77,8 +77,8 @@ LISTING_PAGE = "listing_page"  # 1 for a start page, n for the n-th page of its 
 
 
 class SourceSpider(TaskSpider):
-    base_url: ClassVar[str | None] = None
-    start_urls: Sequence[str] = ()
+    base_url: str | None = None
+    start_urls: list[str] = []  # read only; __init__ sets the resolved list on the instance
     categories: ClassVar[Mapping[str, str]] = {}
     category_map: ClassVar[Mapping[str, str]] = {}
     item_links: ClassVar[LinkExtractor | None] = None
@@ -145,6 +145,7 @@ class SourceSpider(TaskSpider):
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         """A listing page: its items, its item links and its next page."""
+        response = _page(response)
         if response.meta.get(SOURCE_PAGE) == "item" or not (self.item_links or self.item_nodes):
             yield from self.parse_item(response)
             return
@@ -163,6 +164,7 @@ class SourceSpider(TaskSpider):
 
     def parse_item(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         """An item page: one item from ``fields``."""
+        response = _page(response)
         yield self.build_item(response.selector, response, response.meta.get(SOURCE_CATEGORY))
 
     # -- items -----------------------------------------------------------------------
@@ -210,7 +212,7 @@ class SourceSpider(TaskSpider):
 
     # -- links -----------------------------------------------------------------------
 
-    def _links(self, extractor: LinkExtractor, response: Response) -> Iterator[Link]:
+    def _links(self, extractor: LinkExtractor, response: TextResponse) -> Iterator[Link]:
         """Links the extractor finds, kept within the site unless allowed_domains says otherwise."""
         domain = registrable_domain(host_of(response.url))
         for link in extractor.extract_links(response):
@@ -219,6 +221,17 @@ class SourceSpider(TaskSpider):
             else:
                 assert self.crawler is not None
                 self.crawler.stats.inc_value("scraperq/source/offsite_link")
+
+
+class NotAPage(ValueError):
+    """A listing or item page that is not text (a PDF, an image): there is nothing to select."""
+
+
+def _page(response: Response) -> TextResponse:
+    if not isinstance(response, TextResponse):
+        ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or "no content type"
+        raise NotAPage(f"not an HTML page ({ctype})")
+    return response
 
 
 def _select(selector: Selector, rule: FieldRule) -> SelectorList:
