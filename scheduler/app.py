@@ -60,7 +60,11 @@ def build_app(settings: Any) -> SchedulerApp:
 
 
 def run(settings: Any) -> int:
-    """``scraperq scheduler``: run until SIGTERM or SIGINT."""
+    """``scraperq scheduler``: run until SIGTERM or SIGINT, with the HTTP API (scheduler.api) beside the loop."""
+    from scheduler.api import serve
+    from scheduler.api.config import ApiConfig
+
+    api_config = ApiConfig.from_settings(settings)  # refuse a bad API setting before anything starts
     app = build_app(settings)
     config = app.config
     logger.info(
@@ -76,7 +80,11 @@ def run(settings: Any) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        app.daemon.run()
+        api = serve(settings, app, config=api_config)
+        try:
+            app.daemon.run()
+        finally:
+            api.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

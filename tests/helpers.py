@@ -70,6 +70,8 @@ def crawl_env(database_url: str, **extra: str) -> dict[str, str]:
             "SCRAPERQ_ALLOW_PRIVATE": "127.0.0.0/8",
             "SCRAPERQ_RETRY_BACKOFF": "0.2",
             "SCRAPERQ_BATCH_SECONDS": "0.2",
+            # A `scraperq scheduler` serves its HTTP API on a free port, so daemons run side by side.
+            "SCRAPERQ_API_BIND": "127.0.0.1:0",
             "PYTHONPATH": str(ROOT),
             "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         }

@@ -520,3 +520,76 @@ def test_unknown_routes_and_methods_are_json_errors(api: Api) -> None:
     assert wrong.status_code == 405
     assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
     assert "use GET, POST" in error_of(wrong)
+
+
+# -- the token --------------------------------------------------------------------------------------
+
+
+def _example_path(path: str) -> str:
+    return path.replace("{task_id}", "1").replace("{name}", "s1")
+
+
+def test_with_a_token_every_route_but_healthz_needs_it(start_api: Any) -> None:
+    served = start_api(SCRAPERQ_API_TOKEN=TOKEN)
+    anonymous = Api(served.url, served.db)
+    for route in ROUTES:
+        response = anonymous.call(route.method, _example_path(route.path), json={} if route.takes_body else None)
+        if route.public:
+            assert response.status_code == 200, route
+            continue
+        assert response.status_code == 401, route
+        assert error_of(response).startswith("missing API token")
+        challenge = response.headers["WWW-Authenticate"]
+        assert challenge.startswith("Basic" if route.path == "/" else "Bearer"), route
+    # Not even the existence of a path is told without the token.
+    assert anonymous.raw("GET", "/api/nothing").status_code == 401
+    assert anonymous.raw("DELETE", "/api/tasks").status_code == 401
+
+
+def test_the_right_token_opens_the_api_and_the_dashboard(start_api: Any) -> None:
+    served = start_api(SCRAPERQ_API_TOKEN=TOKEN)
+    assert served.get("/api/tasks").status_code == 200
+    wrong = Api(served.url, served.db, token=TOKEN + "x").get("/api/tasks")
+    assert (wrong.status_code, error_of(wrong)) == (401, "wrong API token")
+    browser = requests.Session()
+    browser.trust_env = False
+    assert browser.get(served.url + "/", auth=("anyone", TOKEN), timeout=30).status_code == 200
+    assert browser.get(served.url + "/", auth=("anyone", "guess"), timeout=30).status_code == 401
+    # Only the Authorization header counts: a token in the URL would end up in logs.
+    assert browser.get(f"{served.url}/api/tasks?token={TOKEN}", timeout=30).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("bind", "allowed"),
+    [
+        ("127.0.0.1:6810", True),
+        ("127.0.0.2:80", True),
+        ("[::1]:6810", True),
+        ("localhost:6810", True),
+        ("0.0.0.0:6810", False),
+        ("[::]:6810", False),
+        ("192.168.1.10:6810", False),
+        ("scheduler.internal:6810", False),
+    ],
+)
+def test_a_token_is_required_to_bind_off_loopback(bind: str, allowed: bool) -> None:
+    from scheduler.api.config import ApiConfig
+    from scraperq.errors import ConfigError
+
+    settings = {"SCRAPERQ_API_BIND": bind}
+    if allowed:
+        assert ApiConfig.from_settings(settings).token is None
+    else:
+        with pytest.raises(ConfigError, match="SCRAPERQ_API_TOKEN must be set"):
+            ApiConfig.from_settings(settings)
+        config = ApiConfig.from_settings({**settings, "SCRAPERQ_API_TOKEN": TOKEN})
+        assert config.token == TOKEN and TOKEN not in repr(config)
+
+
+@pytest.mark.parametrize("bind", ["6810", "127.0.0.1", "::1:6810", "127.0.0.1:99999", "127.0.0.1:http"])
+def test_a_malformed_bind_is_a_config_error(bind: str) -> None:
+    from scheduler.api.config import ApiConfig
+    from scraperq.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="SCRAPERQ_API_BIND"):
+        ApiConfig.from_settings({"SCRAPERQ_API_BIND": bind})
