@@ -145,3 +145,17 @@ def test_a_sources_user_agent_is_what_the_site_sees(sqlite_url: str, mockserver:
     crawled_ok(crawl_with(sqlite_url, "agent_check", SCRAPERQ_SOURCES_DIR=str(tmp_path)))
     _, [result] = stored(sqlite_url)
     assert result["data"]["seen"] == "valley-bot/2.0 (+https://example.org/bot)"
+
+
+def test_a_sources_delay_spaces_its_requests_to_the_site(
+    sqlite_url: str, mockserver: MockServer, tmp_path: Path
+) -> None:
+    urls = ", ".join(f"'{mockserver(f'/echo/agent?n={n}')}'" for n in range(4))
+    (tmp_path / "slow_source.yaml").write_text(
+        f"start_urls: [{urls}]\nfields: {{seen: h1}}\npoliteness: {{download_delay: 0.4, concurrency: 1}}\n"
+    )
+    crawled_ok(crawl_with(sqlite_url, "slow_source", SCRAPERQ_SOURCES_DIR=str(tmp_path)))
+    times = [when for path, when in mockserver.log() if path.startswith("/echo/")]
+    assert len(times) == 4
+    # Scrapy randomizes each delay between 0.5 and 1.5 times the setting: never closer than 0.2 s.
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.19
