@@ -246,9 +246,9 @@ def test_post_tasks_queues_each_url_as_scraperq_enqueue_does(start_api: Any, red
     assert response.status_code == 201
     ids = response.json()["task_ids"]
     assert len(ids) == 2
-    queued = redis.Redis.from_url(redis_url).lrange("generic:start_urls", 0, -1)
+    queued = redis.Redis.from_url(redis_url, decode_responses=True).lrange("generic:start_urls", 0, -1)
     # LPUSH puts the last URL first; workers take from the other end, in submission order.
-    assert [q.decode() for q in reversed(queued)] == [
+    assert list(reversed(queued)) == [
         payload_json(url, task_id=task_id, priority=5) for url, task_id in zip(urls, ids, strict=True)
     ]
     task = api.get(f"/api/tasks/{ids[0]}").json()

@@ -33,13 +33,11 @@ from werkzeug.wrappers import Request, Response
 
 from scheduler.api import dashboard, metrics, results, runs, schedules, system, tasks
 from scheduler.api.context import ApiContext
-from scheduler.api.http import ApiError, error_response, read_json_object
-from scraperq.errors import BadInput, ConfigError, Conflict, NotFound, StorageUnavailable
+from scheduler.api.http import MAX_ID, ApiError, error_response, read_json_object
+from scraperq.errors import BadInput, ConfigError, Conflict, NotFound, ScraperqError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("scheduler.api.access")
-
-_MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one is no route (404), not a database error
 
 
 @dataclass(frozen=True)
@@ -52,10 +50,13 @@ class Route:
 
     @property
     def rule(self) -> str:
-        return re.sub(r"\{(\w+)\}", lambda m: _CONVERTERS.get(m.group(1), "<{}>").format(m.group(1)), self.path)
+        """The Werkzeug rule: ``{task_id}`` becomes ``<int(min=1, max=...):task_id>``, ``{name}`` ``<name>``."""
+        return re.sub(r"\{(\w+)\}", lambda m: f"<{_CONVERTERS.get(m.group(1), '')}{m.group(1)}>", self.path)
 
 
-_CONVERTERS = {"task_id": f"<int(min=1, max={_MAX_ID}):{{}}>"}
+_QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
+# Ids are BIGINT: a larger number matches no route (404) rather than failing in the database.
+_CONVERTERS = {"task_id": f"int(min=1, max={MAX_ID}):"}
 
 ROUTES: tuple[Route, ...] = (
     Route("/", "GET", dashboard.dashboard),
@@ -116,7 +117,9 @@ class ApiApp:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         elapsed = time.monotonic() - started
         self.ctx.stats.record(route_name, request.method, response.status_code, elapsed)
-        access_logger.info("%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed * 1000)
+        # Probes and scrapes come every few seconds: they would drown the log at INFO.
+        level = logging.DEBUG if route_name in _QUIET_ROUTES and response.status_code < 400 else logging.INFO
+        access_logger.log(level, "%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed * 1000)
         return response(environ, start_response)
 
     # -- steps ---------------------------------------------------------------------------
@@ -132,7 +135,7 @@ class ApiApp:
             raise
         except HTTPException as exc:
             return None, exc
-        return route, values
+        return route, dict(values)
 
     def _answer(self, request: Request, route: Route | None, values: Any) -> Response:
         try:
@@ -145,8 +148,10 @@ class ApiApp:
             return route.handler(self.ctx, request, **values)
         except ApiError as exc:
             return error_response(exc)
-        except tuple(error for error, _ in _ERROR_STATUS) as exc:
-            status = next(code for error, code in _ERROR_STATUS if isinstance(exc, error))
+        except HTTPException as exc:  # raised by Werkzeug while reading the request
+            return error_response(ApiError(exc.code or 400, exc.description or exc.name))
+        except ScraperqError as exc:
+            status = next((code for error, code in _ERROR_STATUS if isinstance(exc, error)), 400)
             if status == 503:
                 logger.warning("%s %s: %s", request.method, request.path, exc)
             return error_response(ApiError(status, str(exc)))

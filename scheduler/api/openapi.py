@@ -12,6 +12,7 @@ import copy
 import functools
 from typing import Any
 
+from scheduler.api.http import MAX_ID
 from scheduler.api.results import MEDIA_TYPES
 from scheduler.api.tasks import MAX_LIMIT, MAX_URLS
 from scraperq.payloads import MAX_PRIORITY
@@ -19,7 +20,6 @@ from scraperq.storage.jobs import STATUSES as RUN_STATUSES
 from scraperq.storage.tasks import STATUSES as TASK_STATUSES
 
 VERSION = "0.1.0"
-_MAX_ID = 2**63 - 1
 
 Schema = dict[str, Any]
 
@@ -358,7 +358,7 @@ PATHS: dict[str, dict[str, Schema]] = {
                 _query("status", {"type": "string", "enum": list(TASK_STATUSES)}, "Only tasks in this status."),
                 _query("spider", _TEXT, "Only tasks of this spider."),
                 _query("limit", dict(_INT, minimum=1, maximum=MAX_LIMIT, default=50), "Page size."),
-                _query("before", dict(_ID, maximum=_MAX_ID), "Only tasks with a smaller id (the next page)."),
+                _query("before", dict(_ID, maximum=MAX_ID), "Only tasks with a smaller id (the next page)."),
             ],
             "responses": {"200": _json(_ref("TaskList"), "A page of tasks."), **_errors("400")},
         },
@@ -376,7 +376,7 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/api/tasks/{task_id}": {
         "get": {
             "summary": "One task",
-            "parameters": [_path("task_id", dict(_ID, maximum=_MAX_ID))],
+            "parameters": [_path("task_id", dict(_ID, maximum=MAX_ID))],
             "responses": {"200": _json(_ref("Task"), "The task."), **_errors("404")},
         }
     },
@@ -389,7 +389,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "parameters": [
                 _query("format", {"type": "string", "enum": list(MEDIA_TYPES), "default": "jsonl"}, "Output."),
                 _query("spider", _TEXT, "Only results of this spider."),
-                _query("task", dict(_ID, maximum=_MAX_ID), "Only results of this task."),
+                _query("task", dict(_ID, maximum=MAX_ID), "Only results of this task."),
                 _query("since", _TEXT, "Scraped at or after: ISO 8601 (UTC unless given) or a duration ago (24h)."),
             ],
             "responses": {

@@ -91,7 +91,7 @@ def create(ctx: ApiContext, request: Request, body: dict[str, Any]) -> Response:
     else:
         if timezone is not None:
             raise BadInput("'timezone' applies to cron schedules; an interval is elapsed time")
-        if interval < 1:
+        if interval is not None and interval < 1:
             raise BadInput("the interval must be at least 1 second")
         timezone = "UTC"
     check_spider(ctx, spider)

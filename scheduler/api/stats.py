@@ -7,14 +7,14 @@ asked for, so the number of series stays bounded whatever clients send.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 
 
 class RequestStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: Counter[tuple[str, str, int]] = Counter()
-        self._seconds: Counter[tuple[str, str]] = Counter()
+        self._seconds: defaultdict[tuple[str, str], float] = defaultdict(float)
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
         with self._lock:
