@@ -103,13 +103,13 @@ def db(database: Database) -> Database:
     return database
 
 
-def _serve(database: Database, **overrides: str) -> tuple[Any, Any, Api]:
+def _serve(database_url: str, **overrides: str) -> tuple[Any, Any, Api]:
     """The daemon's parts and its API (without the firing loop), built from these settings."""
     from scheduler.api import serve
     from scheduler.app import build_app
 
     values = {
-        "DATABASE_URL": database.url,
+        "DATABASE_URL": database_url,
         "SCRAPERQ_API_BIND": "127.0.0.1:0",
         # A port nobody listens on: the node is down at once, no waiting for a timeout.
         "SCRAPYD_NODES": f"http://127.0.0.1:{free_port()}",
@@ -133,7 +133,7 @@ def _stop(server: Any, app: Any, api: Api) -> None:
 def shared_api(database: Database) -> Iterator[Api]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database.url)
-        started = _serve(database)
+        started = _serve(database.url)
         yield started[2]
         _stop(*started)
 
@@ -151,7 +151,7 @@ def start_api(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     started: list[tuple[Any, Any, Api]] = []
 
     def start(**overrides: str) -> Api:
-        started.append(_serve(db, **overrides))
+        started.append(_serve(db.url, **overrides))
         return started[-1][2]
 
     yield start
@@ -198,6 +198,28 @@ def test_healthz_reports_the_database(api: Api) -> None:
     response = api.get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+
+
+def test_healthz_is_503_when_the_database_is_gone(pg_server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    admin = pg_server_url.rsplit("/", 1)[0] + "/postgres"
+    name = f"scraperq_gone_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + name
+    monkeypatch.setenv("DATABASE_URL", url)
+    started = _serve(url)  # build_app migrates it
+    api = started[2]
+    try:
+        assert api.get("/healthz").status_code == 200
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        response = api.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["database"] == "unreachable"
+    finally:
+        _stop(*started)
 
 
 def test_metrics_are_prometheus_text_with_task_node_and_request_counts(api: Api, db: Database) -> None:
