@@ -181,3 +181,11 @@ def test_the_seen_set_takes_about_ten_bytes_per_url(client: redis.Redis) -> None
     keys = [KEYS.dupefilter, *client.scan_iter(f"{KEYS.dupefilter}:*", count=1000)]
     used = sum(client.memory_usage(key, samples=0) for key in keys)
     assert used / count < 16  # scrapy-redis' hex SHA1 set takes about 90
+
+
+def test_a_redis_that_forgot_the_scripts_is_served_again(client: redis.Redis) -> None:
+    q = worker(client, "a")
+    q.push([item("/1"), item("/2")])
+    client.script_flush()  # what a restart does to the script cache
+    done = q.exchange(push=[item("/3")], take=5)
+    assert (done.pushed, urls(done.taken)) == (1, ["/1", "/2", "/3"])

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from scraperq.queue import defaults, scripts
 from scraperq.queue.entries import Entry
@@ -157,25 +158,17 @@ class RedisQueue:
         """
         acks = [a for entry in ack for a in (entry.id, entry.task_field)]
         releases = list(release)
-        pipe = self.client.pipeline(transaction=False)
-        steps = []
+        calls: list[tuple[str, Script, list[Any], list[Any]]] = []
         if push:
-            self._push(keys=self._push_keys(), args=self._push_args(push), client=pipe)
-            steps.append("push")
+            calls.append(("push", self._push, self._push_keys(), self._push_args(push)))
         if acks:
-            self._ack(keys=[self.held_key, self.keys.outstanding, self.keys.dupefilter], args=acks, client=pipe)
-            steps.append("ack")
+            calls.append(("ack", self._ack, [self.held_key, self.keys.outstanding, self.keys.dupefilter], acks))
         if releases:
-            self._release(keys=[self.held_key, self.keys.requests], args=releases, client=pipe)
-            steps.append("release")
-        self._pop(
-            keys=[self.keys.requests, self.keys.delayed, self.keys.workers, self.held_key],
-            args=[self.lease_seconds, self.worker, max(0, int(take))],
-            client=pipe,
-        )
-        steps.append("take")
+            calls.append(("release", self._release, [self.held_key, self.keys.requests], releases))
+        pop_keys = [self.keys.requests, self.keys.delayed, self.keys.workers, self.held_key]
+        calls.append(("take", self._pop, pop_keys, [self.lease_seconds, self.worker, max(0, int(take))]))
         done = Exchanged()
-        for step, result in zip(steps, pipe.execute(), strict=True):
+        for step, result in zip([c[0] for c in calls], self._run_scripts(calls), strict=True):
             if step == "push":
                 done.pushed, done.filtered, done.stale = (int(n) for n in result)
             elif step == "ack":
@@ -185,6 +178,29 @@ class RedisQueue:
             else:
                 done.taken = [Entry.parse(m) for m in result]
         return done
+
+    def _run_scripts(self, calls: Sequence[tuple[str, Script, list[Any], list[Any]]]) -> list[Any]:
+        """EVALSHA each call in one pipeline, loading the scripts when Redis lost them.
+
+        redis-py's own script support in pipelines asks ``SCRIPT EXISTS`` before
+        every execution: a second round trip on the hot path. Here a Redis that
+        restarted answers NOSCRIPT to every call of the pipeline (none ran), and
+        the whole pipeline is sent again once the scripts are loaded.
+        """
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            for _, script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            results = pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
+                for _, script, _, _ in calls:
+                    self.client.script_load(script.script)
+                continue
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return results
+        raise AssertionError("unreachable")
 
     def push(self, items: Sequence[PushItem]) -> Exchanged:
         """Queue requests (no lease renewal, no taking)."""
