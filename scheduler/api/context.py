@@ -19,6 +19,7 @@ from scheduler.api.stats import RequestStats
 from scheduler.dispatch import Dispatcher
 from scheduler.nodes import NodePool
 from scheduler.tracker import JobTracker
+from scraperq.errors import BadInput
 from scraperq.storage.connection import Database
 
 if TYPE_CHECKING:
@@ -62,6 +63,12 @@ class ApiContext:
 
                 self._spiders = tuple(sorted(get_spider_loader(self.settings).list()))
             return self._spiders
+
+    def check_spider(self, name: str) -> None:
+        """BadInput unless the project has the spider (the message ``scraperq enqueue`` gives)."""
+        known = self.spiders()
+        if name not in known:
+            raise BadInput(f"unknown spider {name!r}: this project has {', '.join(known) or 'no spiders'}")
 
     def redis(self) -> Any:
         """The ``REDIS_URL`` client, made on first use (redis-py pools connections and is thread-safe).

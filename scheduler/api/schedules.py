@@ -20,7 +20,6 @@ from werkzeug.wrappers import Request, Response
 
 from scheduler.api.context import ApiContext
 from scheduler.api.http import ApiError, check_fields, is_int, json_response, query_int, string_map
-from scheduler.api.tasks import check_spider
 from scheduler.firing import claim_manual
 from scheduler.triggers import check_cron, fire_times_for, first_fire_time
 from scraperq.errors import BadInput
@@ -94,7 +93,7 @@ def create(ctx: ApiContext, request: Request, body: dict[str, Any]) -> Response:
         if interval is not None and interval < 1:
             raise BadInput("the interval must be at least 1 second")
         timezone = "UTC"
-    check_spider(ctx, spider)
+    ctx.check_spider(spider)
     next_fire = first_fire_time(cron=cron, timezone=timezone, interval_seconds=interval, anchor=now, after=now)
     schedule = store.add_schedule(
         ctx.db,

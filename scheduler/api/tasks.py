@@ -40,15 +40,9 @@ def create(ctx: ApiContext, request: Request, body: dict[str, Any]) -> Response:
         raise ApiError(400, "'priority' must be a whole number")
     if abs(priority) > MAX_PRIORITY:
         raise BadInput(f"priority {priority} is out of range: use -{MAX_PRIORITY} to {MAX_PRIORITY}")
-    check_spider(ctx, spider)
+    ctx.check_spider(spider)
     task_ids = submit_urls(ctx, urls, spider=spider, priority=priority)
     return json_response({"spider": spider, "task_ids": task_ids}, 201)
-
-
-def check_spider(ctx: ApiContext, spider: str) -> None:
-    known = ctx.spiders()
-    if spider not in known:
-        raise BadInput(f"unknown spider {spider!r}: this project has {', '.join(known) or 'no spiders'}")
 
 
 def listing(ctx: ApiContext, request: Request) -> Response:
