@@ -87,6 +87,7 @@ def test_a_source_that_renders_always_waits_for_its_content_and_recycles_context
         "render: always\n"
         "render_wait_for: '#app h1'\n"
         "fields: {title: {css: '#app h1', required: true}, text: '#app p'}\n"
+        "politeness: {concurrency: 1}\n"  # one page after another: a context's last page ends before the next
     )
     proc = crawl_with(
         sqlite_url, "app_stories", SCRAPERQ_SOURCES_DIR=str(tmp_path), SCRAPERQ_RENDER_PAGES_PER_CONTEXT="2"

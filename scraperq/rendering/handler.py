@@ -148,7 +148,7 @@ class RenderingDownloadHandler(ScrapyPlaywrightDownloadHandler):
         await self._start()
         self._keep_behind_guard(request)
         own_context = "playwright_context" not in request.meta
-        name = self._context_for_page() if own_context else request.meta["playwright_context"]
+        name = await self._context_for_page() if own_context else request.meta["playwright_context"]
         if own_context:
             request.meta["playwright_context"] = name
         self._open[name] += 1
@@ -174,10 +174,12 @@ class RenderingDownloadHandler(ScrapyPlaywrightDownloadHandler):
         # "<-loopback>" sends loopback through the proxy too: Chromium would go direct by default.
         return {"server": self.guard.proxy_url, "bypass": "<-loopback>"}
 
-    def _context_for_page(self) -> str:
+    async def _context_for_page(self) -> str:
         name = f"{_CONTEXT_PREFIX}{self._generation}"
         if self._served[name] >= self.pages_per_context:
             self._generation += 1
+            # Its last page may be done already; otherwise that page's end closes it.
+            await self._retire_if_done(name)
             name = f"{_CONTEXT_PREFIX}{self._generation}"
         self._served[name] += 1
         return name
