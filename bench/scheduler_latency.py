@@ -192,8 +192,8 @@ def main() -> int:
         claimed = [(r.created_at - r.fire_time).total_seconds() for r in accepted]
         posted = [(r.dispatched_at - r.created_at).total_seconds() for r in accepted]
         print(
-            f"  of which due -> claimed: median {statistics.median(claimed) * 1000:.1f} ms, "
-            f"p99 {percentile(claimed, 0.99) * 1000:.1f} ms; claimed -> accepted: median "
+            f"  of which due -> picked up: median {statistics.median(claimed) * 1000:.1f} ms, "
+            f"p99 {percentile(claimed, 0.99) * 1000:.1f} ms; picked up -> accepted: median "
             f"{statistics.median(posted) * 1000:.1f} ms, p99 {percentile(posted, 0.99) * 1000:.1f} ms"
         )
     print("not dispatched: " + ", ".join(f"{n} {status}" for status, n in others.items()))

@@ -66,6 +66,17 @@ class SchedulerConfig:
         """The longest one dispatch can take: every node tried once, each up to the timeout."""
         return len(self.nodes) * self.http_timeout + self.tick
 
+    @property
+    def settle_after(self) -> float:
+        """Age at which a claim no node confirmed is taken for abandoned (``scheduler.recovery``)."""
+        return self.dispatch_deadline + max(10.0, self.dispatch_deadline)
+
+    @property
+    def dispatch_start_limit(self) -> float:
+        """A queued claim older than this is not sent any more: sent now, it could still be under
+        way when another daemon starts settling it. Recovery asks the nodes and sends it then."""
+        return self.settle_after - self.dispatch_deadline
+
 
 def _positive(settings: Any, name: str, kind: type, *, allow_zero: bool = False) -> Any:
     raw = settings.get(name)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from scheduler.config import SchedulerConfig
@@ -74,7 +74,7 @@ class SchedulerDaemon:
             client,
             pool,
             self.dispatcher,
-            settle_after=config.dispatch_deadline,
+            settle_after=config.settle_after,
             grace=config.misfire_grace,
             lost_after=config.job_lost_after,
             clock=clock,
@@ -83,6 +83,10 @@ class SchedulerDaemon:
         self._unusable: set[int] = set()  # schedules whose trigger cannot be built, reported once
         self._failing: set[str] = set()  # steps that found the database down (reported once)
         self._health_lock = threading.Lock()
+        self._crash: BaseException | None = None
+        # Set while run() runs: fire times are claimed in the loop and dispatched here, so a slow
+        # node delays the jobs it is sent, not the claiming of the next fire times.
+        self._dispatching: ThreadPoolExecutor | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -91,10 +95,11 @@ class SchedulerDaemon:
         self._stop.set()
 
     def run(self) -> None:
-        """Fire schedules in this thread and follow jobs in another, until :meth:`request_stop`."""
+        """Fire schedules in this thread, dispatch and follow jobs in others, until :meth:`request_stop`."""
         self.leadership.start()
         tracking = threading.Thread(target=self._track_loop, name="scheduler-tracker", daemon=True)
         tracking.start()
+        self._dispatching = ThreadPoolExecutor(DISPATCH_CONCURRENCY, thread_name_prefix="dispatch")
         try:
             while not self._stop.is_set():
                 delay = self.config.tick
@@ -103,9 +108,14 @@ class SchedulerDaemon:
                 self._stop.wait(delay)
         finally:
             self._stop.set()
+            # Claims already made are dispatched before the daemon goes: their fire time is now.
+            self._dispatching.shutdown(wait=True)
+            self._dispatching = None
             tracking.join(timeout=self.config.dispatch_deadline + 5)
             self.leadership.stop()
             logger.info("Scheduler stopped")
+        if self._crash is not None:
+            raise self._crash
 
     def _fire_step(self) -> float:
         self.fire_due(self.clock())
@@ -113,9 +123,19 @@ class SchedulerDaemon:
 
     def _track_loop(self) -> None:
         # Its own thread: a node slow to answer listjobs.json must not hold back fire times.
-        while not self._stop.wait(self.config.track_interval):
-            if self.leadership.is_leader.is_set():
-                self._guarded("tracking", self.follow_jobs)
+        try:
+            while not self._stop.wait(self.config.track_interval):
+                if self.leadership.is_leader.is_set():
+                    self._guarded("tracking", self.follow_jobs)
+        except BaseException as exc:
+            self._crashed(exc)
+
+    def _crashed(self, exc: BaseException) -> None:
+        # A bug, not an outage: stop the whole daemon, which raises it (its supervisor restarts
+        # it), rather than go on firing schedules whose jobs nobody dispatches or follows.
+        if self._crash is None:
+            self._crash = exc
+        self._stop.set()
 
     def _guarded(self, what: str, step: Callable[[], float | None]) -> float:
         """Run one step; a database outage is reported once and waited out, not fatal."""
@@ -141,6 +161,7 @@ class SchedulerDaemon:
         self.recovery.settle()
 
     def fire_due(self, now: datetime) -> list[ClaimedRun]:
+        """Claim every fire time due at ``now`` and dispatch the claims (in the background under :meth:`run`)."""
         claims: list[ClaimedRun] = []
         for schedule in schedules.due_schedules(self.db, now):
             if self._stop.is_set() or not self.leadership.is_leader.is_set():
@@ -148,12 +169,33 @@ class SchedulerDaemon:
             claim = self._fire(schedule, now)
             if claim is not None:
                 claims.append(claim)
-        if len(claims) > 1:
-            with ThreadPoolExecutor(min(DISPATCH_CONCURRENCY, len(claims)), thread_name_prefix="dispatch") as pool:
-                list(pool.map(self.dispatcher.dispatch, claims))
-        elif claims:
-            self.dispatcher.dispatch(claims[0])
+        executor = self._dispatching
+        for claim in claims:
+            if executor is None:
+                self.dispatcher.dispatch(claim)
+            else:
+                self.dispatcher.hold(claim.run_id)  # recovery must not take it while it waits
+                executor.submit(self._dispatch_claimed, claim).add_done_callback(self._dispatch_done)
         return claims
+
+    def _dispatch_claimed(self, claim: ClaimedRun) -> None:
+        age = (self.clock() - claim.claimed_at).total_seconds()
+        # A leader that lost its lock, or a claim so old that a new leader may already be settling
+        # it, is left as it is: recovery asks the nodes before it dispatches anything.
+        if not self.leadership.is_leader.is_set() or age > self.config.dispatch_start_limit:
+            logger.warning(
+                "Run %s of schedule %s left for recovery (claimed %.1f s ago)", claim.run_id, claim.schedule_name, age
+            )
+            self.dispatcher.release(claim.run_id)
+            return
+        self.dispatcher.dispatch(claim)
+
+    def _dispatch_done(self, future: Future[None]) -> None:
+        exc = future.exception()
+        if isinstance(exc, StorageUnavailable):
+            logger.error("Database unavailable while recording a dispatch (recovery will settle it): %s", exc)
+        elif exc is not None:
+            self._crashed(exc)
 
     def _fire(self, schedule: schedules.Schedule, now: datetime) -> ClaimedRun | None:
         # Bring the previous runs up to date first: one that has just ended must not cause a skip.

@@ -46,6 +46,7 @@ class ClaimedRun:
     args: dict[str, str]
     settings: dict[str, str]
     fire_time: datetime
+    claimed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,22 @@ class Dispatcher:
         self.pool = pool
         self.strays = strays if strays is not None else Strays()
         self.clock = clock
+        self._in_flight: set[int] = set()
+        self._in_flight_lock = threading.Lock()
+
+    def hold(self, run_id: int) -> None:
+        """Mark a claimed run as this process's to dispatch (queued or under way)."""
+        with self._in_flight_lock:
+            self._in_flight.add(run_id)
+
+    def release(self, run_id: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight.discard(run_id)
+
+    def in_flight(self) -> set[int]:
+        """Runs this process is dispatching: recovery must leave them alone, however old."""
+        with self._in_flight_lock:
+            return set(self._in_flight)
 
     def dispatch(self, run: ClaimedRun, *, record_failure: bool = True) -> Dispatched:
         """Try the nodes in order until one accepts; record the outcome in ``job_runs``.
@@ -108,6 +125,13 @@ class Dispatcher:
         With ``record_failure`` false, a run no node could have taken is left for the
         caller (``scraperq schedule run`` deletes it: nothing happened).
         """
+        self.hold(run.run_id)
+        try:
+            return self._dispatch(run, record_failure)
+        finally:
+            self.release(run.run_id)
+
+    def _dispatch(self, run: ClaimedRun, record_failure: bool) -> Dispatched:
         errors: list[str] = []
         maybe_taken: list[Node] = []
         for node in self.pool.ranked():

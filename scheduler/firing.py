@@ -139,10 +139,10 @@ def _claim(cur: Cursor, schedule: Schedule, fire_time: datetime, now: datetime) 
     run_id = jobs.claim(
         cur, schedule_id=schedule.id, spider=schedule.spider, fire_time=fire_time, job_id=job_id, now=now
     )
-    return None if run_id is None else claimed_run(run_id, job_id, schedule, fire_time)
+    return None if run_id is None else claimed_run(run_id, job_id, schedule, fire_time, now)
 
 
-def claimed_run(run_id: int, job_id: str, schedule: Schedule, fire_time: datetime) -> ClaimedRun:
+def claimed_run(run_id: int, job_id: str, schedule: Schedule, fire_time: datetime, claimed_at: datetime) -> ClaimedRun:
     return ClaimedRun(
         run_id=run_id,
         job_id=job_id,
@@ -151,6 +151,7 @@ def claimed_run(run_id: int, job_id: str, schedule: Schedule, fire_time: datetim
         args=dict(schedule.args),
         settings=dict(schedule.settings),
         fire_time=fire_time,
+        claimed_at=claimed_at,
     )
 
 
@@ -170,4 +171,4 @@ def claim_manual(db: Database, name: str, now: datetime) -> ClaimedRun:
         )
         if run_id is None:
             raise Conflict(f"schedule {name!r} was run at this very instant already")
-    return claimed_run(run_id, job_id, schedule, now)
+    return claimed_run(run_id, job_id, schedule, now, now)

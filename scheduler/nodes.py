@@ -6,7 +6,9 @@ its ``max_proc``). The nodes are asked together, at most once per ``max_age``
 seconds; a dispatch made since then counts as one more pending job on its node,
 so a burst of fire times spreads out instead of piling onto the node that looked
 idlest. Nodes that did not answer go last rather than nowhere: the answer may be
-stale, and the dispatcher fails over anyway.
+stale, and the dispatcher fails over anyway; they are asked again after
+``down_retry`` seconds, so a node that hangs costs a timeout now and then rather
+than on every dispatch.
 """
 
 from __future__ import annotations
@@ -33,15 +35,18 @@ class NodePool:
         client: ScrapydClient,
         *,
         max_age: float = 1.0,
+        down_retry: float = 15.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.nodes = list(nodes)
         self.client = client
         self.max_age = max_age
+        self.down_retry = down_retry
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._statuses: dict[str, NodeStatus] = {}
         self._taken_at: float | None = None
+        self._down_until: dict[str, float] = {}  # a node that failed is not asked again before then
         self._turn = 0
         self._was_down: set[str] = set()
 
@@ -49,13 +54,21 @@ class NodePool:
         return next((n for n in self.nodes if n.name == name), None)
 
     def statuses(self, *, refresh: bool = False) -> list[NodeStatus]:
+        """Every node's status, asked again when older than ``max_age``. A node that failed is left
+        down for ``down_retry`` seconds, so a hung node costs one timeout now and then, not each time."""
         with self._lock:
-            stale = self._taken_at is None or self._monotonic() - self._taken_at >= self.max_age
-            if refresh or stale:
-                self._statuses = {s.node.name: s for s in ask_all(self.nodes, self._status_of)}
+            now = self._monotonic()
+            if refresh or self._taken_at is None or now - self._taken_at >= self.max_age:
+                due = [n for n in self.nodes if refresh or self._down_until.get(n.name, 0.0) <= now]
+                for status in ask_all(due, self._status_of):
+                    self._statuses[status.node.name] = status
+                    if status.up:
+                        self._down_until.pop(status.node.name, None)
+                    else:
+                        self._down_until[status.node.name] = self._monotonic() + self.down_retry
                 self._taken_at = self._monotonic()
                 self._log_changes()
-            return [self._statuses[n.name] for n in self.nodes]
+            return [self._statuses.get(n.name) or NodeStatus(n, error="not asked yet") for n in self.nodes]
 
     def ranked(self) -> list[Node]:
         """Nodes in the order to try them: up ones by load (ties taken in turn), then the rest."""
@@ -81,6 +94,7 @@ class NodePool:
         with self._lock:
             status = self._statuses.get(node.name, NodeStatus(node))
             self._statuses[node.name] = replace(status, error=error)
+            self._down_until[node.name] = self._monotonic() + self.down_retry
 
     def _status_of(self, node: Node) -> NodeStatus:
         try:

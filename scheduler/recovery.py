@@ -12,10 +12,12 @@ was chosen at claim time, so the nodes can be asked whether they have it:
 * some node did not answer: wait, and give up (``failed``) only after
   ``SCRAPERQ_JOB_LOST_AFTER``.
 
-A row is only looked at once the longest dispatch could have finished
-(``SchedulerConfig.dispatch_deadline`` after its claim), so a dispatch still in
+A row is only looked at once any dispatch of it must have finished
+(``SchedulerConfig.settle_after`` after its claim; the daemon does not start
+sending a claim older than ``dispatch_start_limit``), so a dispatch still in
 flight in another process (``scraperq schedule run``, or a leader that has just
-lost its lock) is never taken for an abandoned one.
+lost its lock) is not taken for an abandoned one; this process's own claims,
+queued or under way, are never touched.
 """
 
 from __future__ import annotations
@@ -60,10 +62,11 @@ class Recovery:
     def settle(self) -> int:
         """Look at every unconfirmed run old enough; return how many were settled."""
         now = self.clock()
+        ours = self.dispatcher.in_flight()
         runs = [
             r
             for r in jobs.runs_with_status(self.db, ("dispatching",))
-            if r.created_at is None or now - r.created_at >= self.settle_after
+            if r.id not in ours and (r.created_at is None or now - r.created_at >= self.settle_after)
         ]
         if not runs:
             return 0
@@ -110,7 +113,7 @@ class Recovery:
                 error="missed: the scheduler stopped before any node took the job, and the grace period has passed",
             )
         logger.warning("Run %s: no node has job %s; dispatching it now", run.id, run.scrapyd_job_id)
-        claim = claimed_run(run.id, run.scrapyd_job_id or "", schedule, fire_time)
+        claim = claimed_run(run.id, run.scrapyd_job_id or "", schedule, fire_time, run.created_at or now)
         self.dispatcher.dispatch(claim)
         return True
 
