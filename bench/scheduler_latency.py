@@ -144,7 +144,9 @@ def main() -> int:
             rest_start = 8.0
             lead = rest_start + args.rest_seconds + 5
             firing_ids = load_schedules(database_url, args.schedules, args.firing, mock("/article"), lead)
-            daemon_env = crawl_env(database_url, SCRAPYD_NODES=",".join(node.url for node in nodes))
+            daemon_env = crawl_env(
+                database_url, SCRAPYD_NODES=",".join(node.url for node in nodes), SCRAPERQ_API_BIND="127.0.0.1:0"
+            )
             log = open(folder / "scheduler.log", "wb")  # noqa: SIM115 - closed with the process
             daemon = subprocess.Popen(
                 [str(BIN / "scraperq"), "scheduler"], cwd=ROOT, env=daemon_env, stdout=log, stderr=subprocess.STDOUT

@@ -46,6 +46,7 @@ def daemon_env(database_url: str, nodes: list[ScrapydNode], **extra: str) -> dic
         SCRAPERQ_SCHEDULER_TICK="0.2",
         SCRAPERQ_SCHEDULER_TRACK_INTERVAL="0.3",
         SCRAPYD_TIMEOUT="3",
+        SCRAPERQ_API_BIND="127.0.0.1:0",  # several daemons on one machine: each its own port
         **extra,
     )
 

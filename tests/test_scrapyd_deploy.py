@@ -71,6 +71,7 @@ def test_the_procfile_starts_scrapyd_and_the_scheduler_with_one_command(tmp_path
         f"sqlite:///{tmp_path / 'db.sqlite3'}",
         SCRAPYD_DATA=str(tmp_path / "scrapyd"),
         SCRAPYD_HTTP_PORT=str(port),
+        SCRAPERQ_API_BIND="127.0.0.1:0",
     )
     log = tmp_path / "honcho.log"
     with open(log, "wb") as out:
