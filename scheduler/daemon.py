@@ -124,6 +124,7 @@ class SchedulerDaemon:
     def _track_loop(self) -> None:
         # Its own thread: a node slow to answer listjobs.json must not hold back fire times.
         try:
+            self.pool.check_project()
             while not self._stop.wait(self.config.track_interval):
                 if self.leadership.is_leader.is_set():
                     self._guarded("tracking", self.follow_jobs)
@@ -167,13 +168,13 @@ class SchedulerDaemon:
             if self._stop.is_set() or not self.leadership.is_leader.is_set():
                 break
             claim = self._fire(schedule, now)
-            if claim is not None:
-                claims.append(claim)
-        executor = self._dispatching
-        for claim in claims:
+            if claim is None:
+                continue
+            claims.append(claim)
+            executor = self._dispatching
             if executor is None:
                 self.dispatcher.dispatch(claim)
-            else:
+            else:  # sent at once, while the next due schedules are being claimed
                 self.dispatcher.hold(claim.run_id)  # recovery must not take it while it waits
                 executor.submit(self._dispatch_claimed, claim).add_done_callback(self._dispatch_done)
         return claims

@@ -96,6 +96,20 @@ class NodePool:
             self._statuses[node.name] = replace(status, error=error)
             self._down_until[node.name] = self._monotonic() + self.down_retry
 
+    def check_project(self) -> None:
+        """Say which nodes lack the project, once, at start-up. Asking also fills Scrapyd's cache of
+        the project's spiders, which its first schedule.json would otherwise build (a subprocess)."""
+
+        def check(node: Node) -> None:
+            try:
+                spiders = self.client.list_spiders(node)
+            except NodeError as exc:
+                logger.warning("Cannot use %s yet: %s", node.name, exc)
+                return
+            logger.info("%s has project %s with %d spiders", node.name, self.client.project, len(spiders))
+
+        ask_all(self.nodes, check)
+
     def _status_of(self, node: Node) -> NodeStatus:
         try:
             return self.client.daemon_status(node)

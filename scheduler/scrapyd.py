@@ -159,6 +159,10 @@ class ScrapydClient:
                     jobs[str(entry["id"])] = (state, entry)
         return JobListing(jobs)
 
+    def list_spiders(self, node: Node) -> list[str]:
+        data = self._call(node, "listspiders.json", query={"project": self.project})
+        return [str(name) for name in data.get("spiders") or []]
+
     def cancel(self, node: Node, job_id: str) -> str | None:
         data = self._call(node, "cancel.json", form=[("project", self.project), ("job", job_id)])
         return data.get("prevstate")
