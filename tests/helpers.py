@@ -131,7 +131,10 @@ def build_egg(workdir: Path) -> Path:
     for name in ("scrapy.cfg", "setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, workdir / name)
     egg = workdir / "scraperq.egg"
-    subprocess.run([str(BIN / "scrapyd-deploy"), "--build-egg", str(egg)], cwd=workdir, check=True, capture_output=True)
+    # scrapyd-deploy --build-egg leaves its build folder behind: keep it inside workdir.
+    env = {**os.environ, "TMPDIR": str(workdir)}
+    args = [str(BIN / "scrapyd-deploy"), "--build-egg", str(egg)]
+    subprocess.run(args, cwd=workdir, env=env, check=True, capture_output=True)
     return egg
 
 
