@@ -231,6 +231,36 @@ def test_a_cron_schedule_fires_at_midnight_in_its_time_zone(
     assert scrapyd_job_ids(scrapyd)[run.scrapyd_job_id] == 1
 
 
+def test_a_run_passes_the_schedules_arguments_and_settings_to_the_spider(
+    pg_url: str, scrapyd: list[ScrapydNode], mockserver: Any
+) -> None:
+    db = open_database(pg_url)
+    url = mockserver("/article")
+    add_schedule(
+        db,
+        name="configured",
+        spider="generic",
+        interval_seconds=3600,
+        args={"url": url, "follow": "same-host"},
+        settings={"CLOSESPIDER_PAGECOUNT": "3"},
+    )
+    client = ScrapydClient(project="scraperq", timeout=5)
+    dispatcher = Dispatcher(db, client, NodePool(parse_nodes(nodes_setting(scrapyd), default_capacity=4), client))
+    try:
+        outcome = dispatcher.dispatch(claim_manual(db, "configured", utcnow()))
+    finally:
+        db.close()
+    node = next(n for n in scrapyd if n.name == outcome.node)
+
+    def started() -> str | None:  # Scrapyd logs the command line of each job it starts
+        log = (node.folder / "scrapyd.log").read_text(errors="replace")
+        return next((line for line in log.splitlines() if f"job='{outcome.run.job_id}'" in line), None)
+
+    line = wait_for(started, timeout=30, message="the job to start")
+    assert "'-s', 'CLOSESPIDER_PAGECOUNT=3'" in line
+    assert f"'-a', 'url={url}'" in line and "'-a', 'follow=same-host'" in line
+
+
 def test_a_job_that_fails_is_recorded_failed_with_the_reason(pg_url: str, scrapyd: list[ScrapydNode]) -> None:
     db = open_database(pg_url)
     add_schedule(db, name="broken", spider="generic", interval_seconds=3600, args={"follow": "sideways"})
