@@ -9,11 +9,13 @@ from scraperq.storage.migrations import migrate
 
 
 def database_url(settings: object | None = None) -> str:
-    """DATABASE_URL from the environment, then the given Scrapy settings, then the default."""
-    url = os.environ.get("DATABASE_URL")
-    if not url and settings is not None:
-        url = settings.get("DATABASE_URL")  # type: ignore[attr-defined]
-    return url or default_database_url()
+    """DATABASE_URL from the given Scrapy settings, else the environment, else the default.
+
+    Project settings already carry the environment's value (settings.py applies it), so
+    preferring them keeps ``-s DATABASE_URL=...`` (and Scrapyd's per-job settings) above it.
+    """
+    url = settings.get("DATABASE_URL") if settings is not None else None  # type: ignore[attr-defined]
+    return url or os.environ.get("DATABASE_URL") or default_database_url()
 
 
 def open_database(url: str | None = None, *, migrate_schema: bool = True, pool_size: int = 4) -> Database:
