@@ -189,3 +189,16 @@ def test_a_redis_that_forgot_the_scripts_is_served_again(client: redis.Redis) ->
     client.script_flush()  # what a restart does to the script cache
     done = q.exchange(push=[item("/3")], take=5)
     assert (done.pushed, urls(done.taken)) == (1, ["/1", "/2", "/3"])
+
+
+def test_a_take_is_sent_once_when_redis_knows_only_some_of_the_scripts(client: redis.Redis) -> None:
+    from scraperq.queue import scripts
+
+    q = worker(client, "a")
+    q.push([item(f"/{i}") for i in range(6)])
+    q.exchange()
+    client.script_flush()
+    client.script_load(scripts.POP)  # say, another release loaded an identical take script
+    done = q.exchange(push=[item("/new")], take=2)
+    assert (done.pushed, len(done.taken)) == (1, 2)
+    assert client.hlen(q.held_key) == 2  # nothing taken behind the worker's back

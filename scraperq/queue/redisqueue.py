@@ -139,6 +139,11 @@ class RedisQueue:
         self._reclaim = client.register_script(scripts.RECLAIM)
         self._heartbeat = client.register_script(scripts.HEARTBEAT)
         self._retire = client.register_script(scripts.RETIRE)
+        self._all_scripts = (
+            self._push, self._pop, self._feed, self._ack, self._release,
+            self._dead, self._reclaim, self._heartbeat, self._retire,
+        )  # fmt: skip
+        self._scripts_loaded = False
 
     # -- the hot path: one round trip --------------------------------------------
 
@@ -180,27 +185,40 @@ class RedisQueue:
         return done
 
     def _run_scripts(self, calls: Sequence[tuple[str, Script, list[Any], list[Any]]]) -> list[Any]:
-        """EVALSHA each call in one pipeline, loading the scripts when Redis lost them.
+        """EVALSHA each call in one pipeline; results in order.
 
-        redis-py's own script support in pipelines asks ``SCRIPT EXISTS`` before
-        every execution: a second round trip on the hot path. Here a Redis that
-        restarted answers NOSCRIPT to every call of the pipeline (none ran), and
-        the whole pipeline is sent again once the scripts are loaded.
+        redis-py's script support in pipelines asks ``SCRIPT EXISTS`` before every
+        execution, a second round trip on the hot path. Here the scripts are loaded
+        once, and a call Redis answers NOSCRIPT (it restarted, or its script cache
+        was flushed) is sent again after loading them. Calls that ran are never
+        sent twice: a take that ran twice would hold entries nobody processes.
         """
-        for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=False)
-            for _, script, keys, args in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            results = pipe.execute(raise_on_error=False)
-            if attempt == 1 and any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-                for _, script, _, _ in calls:
-                    self.client.script_load(script.script)
-                continue
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-            return results
-        raise AssertionError("unreachable")
+        if not self._scripts_loaded:
+            self.load_scripts()
+        results = self._pipeline(calls)
+        missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+        if missing:
+            self.load_scripts()
+            for i, result in zip(missing, self._pipeline([calls[i] for i in missing]), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _pipeline(self, calls: Sequence[tuple[str, Script, list[Any], list[Any]]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for _, script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        return list(pipe.execute(raise_on_error=False))
+
+    def load_scripts(self) -> None:
+        """Load every script (one round trip), so none is missing when a pipeline runs."""
+        pipe = self.client.pipeline(transaction=False)
+        for script in self._all_scripts:
+            pipe.script_load(script.script)
+        pipe.execute()
+        self._scripts_loaded = True
 
     def push(self, items: Sequence[PushItem]) -> Exchanged:
         """Queue requests (no lease renewal, no taking)."""
