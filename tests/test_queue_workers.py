@@ -334,3 +334,20 @@ def test_no_redis_needed_without_redis_url(pg_url: str, mockserver: Any) -> None
     done = crawl(pg_url, SPIDER, "url=" + mockserver("/article"))  # crawl_env leaves REDIS_URL out
     assert done.returncode == 0, done.stderr[-2000:]
     assert "scheduler/enqueued/memory" in done.stderr
+
+
+def test_entries_held_in_a_workers_name_that_it_never_received_are_crawled(
+    workers: Any, db: Any, mockserver: Any, r: redis.Redis
+) -> None:
+    from scraperq.storage.tasks import NewTask, create_tasks
+
+    worker = workers()
+    worker_id = worker.wait_ready()
+    [task_id] = create_tasks(db, [NewTask(spider=SPIDER, url=mockserver("/article"))])
+    body = json.dumps({"url": mockserver("/article"), "meta": {"task_id": task_id, "task_root": True}})
+    # What Redis holds when it ran a take whose reply never reached the worker (a timeout).
+    r.hset(f"{SPIDER}:held:{worker_id}", "00000000ffff", f"00000000ffff|0|0|{task_id}|r|{body}")
+    r.hincrby(f"{SPIDER}:outstanding", str(task_id), 1)
+    wait_for(lambda: tasks_by_status(db) == {"completed": 1}, timeout=60, message="the forgotten entry crawled")
+    assert "Giving back 1 entries" in worker.output()
+    assert worker.stop() == 0

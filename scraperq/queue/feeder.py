@@ -74,6 +74,7 @@ class StartFeeder:
         self.backlog = max(1, backlog)
         self._retry: list[Entry] = []  # taken, not yet queued or dead-lettered (Redis or the database was away)
         self._stopped = False
+        self._working: set[str] = set()  # ids of the entries a process() call has in hand
 
     @classmethod
     def from_scheduler(cls, scheduler: RedisScheduler) -> StartFeeder:
@@ -116,10 +117,24 @@ class StartFeeder:
 
     def redelivered(self, entries: list[Entry]) -> None:
         """Start payloads that came back through the queue (their first worker is gone)."""
+        self._working |= {entry.id for entry in entries}  # now: the coroutine starts later
         d = deferred_from_coro(self.process(entries))
         d.addErrback(lambda failure: logger.error("Could not handle re-delivered start payloads: %s", failure.value))
 
+    @property
+    def busy(self) -> set[str]:
+        """Ids of the start entries this feeder has in hand (being processed or to retry)."""
+        return self._working | {entry.id for entry in self._retry}
+
     async def process(self, entries: list[Entry]) -> None:
+        ids = {entry.id for entry in entries}
+        self._working |= ids
+        try:
+            await self._process(entries)
+        finally:
+            self._working -= ids
+
+    async def _process(self, entries: list[Entry]) -> None:
         letters: list[tuple[Entry, str]] = []
         parsed: list[Parsed] = []
         for entry in entries:

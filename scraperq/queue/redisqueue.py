@@ -292,6 +292,9 @@ class RedisQueue:
 
     # -- looking -------------------------------------------------------------------
 
+    def held_ids(self) -> list[str]:
+        return [key.decode() if isinstance(key, bytes) else key for key in self.client.hkeys(self.held_key)]
+
     def backlog(self) -> int:
         return int(self.client.zcard(self.keys.requests))
 

@@ -126,6 +126,7 @@ class RedisScheduler(BaseScheduler):
         self._pushes: list[PushItem] = []
         self._acks: list[Entry] = []
         self._releases: list[str] = []
+        self._settling: set[str] = set()  # finished, waiting for their results to be committed
         self._own_tasks: set[int] = set()
         self._own_checked = 0.0
         self._own_pending = True
@@ -219,7 +220,7 @@ class RedisScheduler(BaseScheduler):
         if not isinstance(self.df, TaskDupeFilter) and not request.dont_filter and self.df.request_seen(request):
             self.df.log(request, self.spider)
             if handoff is not None:
-                self.store.after_commit(partial(self._settled, [handoff]))
+                self._settle_after_commit([handoff])
             return False
         try:
             item = self.push_item(request, handoff=handoff)
@@ -286,7 +287,7 @@ class RedisScheduler(BaseScheduler):
             self.stats.inc_value("scheduler/unserializable")
         self._memory.append(request)
         if handoff is not None:
-            self.store.after_commit(partial(self._settled, [handoff]))
+            self._settle_after_commit([handoff])
 
     # -- taking -----------------------------------------------------------------------
 
@@ -353,7 +354,7 @@ class RedisScheduler(BaseScheduler):
     def _tick(self) -> None:
         finished = self.held.finished(self._in_engine())
         if finished:
-            self.store.after_commit(partial(self._settled, finished))
+            self._settle_after_commit(finished)
         if self._pushes or self._acks or self._releases:
             self._sync(take=0)
         self._poll()
@@ -366,7 +367,12 @@ class RedisScheduler(BaseScheduler):
         slot = getattr(self.crawler.engine, "_slot", None)
         return slot.inprogress if slot is not None else ()
 
+    def _settle_after_commit(self, entries: list[Entry]) -> None:
+        self._settling.update(entry.id for entry in entries)
+        self.store.after_commit(partial(self._settled, entries))
+
     def _settled(self, entries: list[Entry], committed: bool) -> None:
+        self._settling.difference_update(entry.id for entry in entries)
         if committed:
             self._acks.extend(entries)
         else:
@@ -457,6 +463,7 @@ class RedisScheduler(BaseScheduler):
             )
         if self._closing:
             return
+        self._give_back_unknown()
         reclaimed = self.redis_call(self.queue.reclaim)
         if reclaimed is None:
             return
@@ -470,6 +477,23 @@ class RedisScheduler(BaseScheduler):
                 self.stats.inc_value("scraperq/queue/redelivered", reclaimed.requeued)
         if reclaimed.exhausted:
             self._give_up(reclaimed.exhausted)
+
+    def _give_back_unknown(self) -> None:
+        """Release entries held in Redis under this worker's name that it does not know of.
+
+        That happens when Redis ran a take but its reply was lost (a timeout): without
+        this, those entries would stay held, and uncrawled, for as long as the worker lives.
+        """
+        held = self.redis_call(self.queue.held_ids)
+        if not held:
+            return
+        known = {h.entry.id for h in self.held} | self._settling | set(self._releases) | self.feeder.busy
+        known.update(entry.id for entry in self._acks)
+        known.update(item.handoff.id for item in self._pushes if item.handoff is not None)
+        unknown = [entry_id for entry_id in held if entry_id not in known]
+        if unknown:
+            logger.warning("Giving back %d entries held under this worker's name that it never received", len(unknown))
+            self._releases.extend(unknown)
 
     def _give_up(self, entries: list[Entry]) -> None:
         """Entries delivered too often: every worker that took them stopped before finishing."""
