@@ -19,6 +19,11 @@ SHA1s takes about 90 (``bench/queue_throughput.py`` measures both). A task's
 seen-set is dropped as soon as nothing of it is queued or held any more, and its
 shards expire after ``SCRAPERQ_SEEN_TTL`` should a task be abandoned half-way.
 
+Each worker also remembers the last fingerprints it queued (``remember``), so a
+link it met before (most links, on a real site) is dropped without a round trip
+or serializing the request. That is safe: a task's seen-set only goes when the
+task has nothing queued or held any more, and then no request of it can come.
+
 Without ``REDIS_URL`` (Scrapy's in-process scheduler) the same scoping is kept
 in a Python set for the life of the process.
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from scrapy.dupefilters import BaseDupeFilter
@@ -38,6 +44,8 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
+
+REMEMBERED = 100_000  # fingerprints a worker keeps to skip known duplicates (about 15 MB)
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class TaskDupeFilter(BaseDupeFilter):
         self.debug = debug
         self.crawler = crawler
         self._seen: set[tuple[int | None, int]] = set()
+        self._remembered: dict[SeenKey, None] = {}  # insertion-ordered: the oldest go first
         self._logged_once = False
 
     @classmethod
@@ -72,6 +81,16 @@ class TaskDupeFilter(BaseDupeFilter):
             bucket=int.from_bytes(digest[8:12], "big"),
         )
 
+    def remembered(self, key: SeenKey) -> bool:
+        """Whether this worker queued ``key`` before (so Redis has it in the seen-set)."""
+        return key in self._remembered
+
+    def remember(self, key: SeenKey) -> None:
+        self._remembered[key] = None
+        if len(self._remembered) > REMEMBERED:
+            for old in list(islice(self._remembered, REMEMBERED // 2)):
+                del self._remembered[old]
+
     def request_seen(self, request: Request) -> bool:
         """In-process check (the local scheduler); the Redis scheduler checks in Redis."""
         key = self.seen_key(request)
@@ -83,6 +102,7 @@ class TaskDupeFilter(BaseDupeFilter):
 
     def close(self, reason: str) -> None:
         self._seen.clear()
+        self._remembered.clear()
 
     def log(self, request: Request, spider: Spider) -> None:
         if self.crawler is not None:

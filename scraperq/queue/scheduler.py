@@ -217,7 +217,7 @@ class RedisScheduler(BaseScheduler):
             self.held.make_ready(held)  # taken by the poller, entering through engine.crawl()
             return True
         handoff = self.held.handoff(request)
-        if not isinstance(self.df, TaskDupeFilter) and not request.dont_filter and self.df.request_seen(request):
+        if not request.dont_filter and self._seen_here(request):
             self.df.log(request, self.spider)
             if handoff is not None:
                 self._settle_after_commit([handoff])
@@ -255,6 +255,12 @@ class RedisScheduler(BaseScheduler):
 
     # -- building entries ---------------------------------------------------------------
 
+    def _seen_here(self, request: Request) -> bool:
+        """A duplicate this process can tell without Redis (the rest the push script filters)."""
+        if isinstance(self.df, TaskDupeFilter):
+            return self.df.remembered(self.df.seen_key(request))
+        return bool(self.df.request_seen(request))
+
     def push_item(self, request: Request, *, handoff: Entry | None = None) -> PushItem:
         """``request`` as the push script takes it (raises UnserializableRequest)."""
         body = request_to_json(request, self.spider)
@@ -263,6 +269,7 @@ class RedisScheduler(BaseScheduler):
             key = self.df.seen_key(request)
             seen_mode = SEEN_RECORD if request.dont_filter else SEEN_CHECK
             fingerprint, bucket = key.fingerprint, key.bucket
+            self.df.remember(key)  # in the seen-set once this push is through
         due = request.meta.get(NOT_BEFORE)
         return PushItem(
             body=body,
