@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from scraperq.storage import open_database
-from scraperq.storage.results import count_results
+from scraperq.storage.results import count_results, iter_results
 from scraperq.storage.tasks import list_tasks
 from tests.helpers import BIN, ROOT, crawl, crawl_env, scraperq, wait_for
 
@@ -351,3 +351,37 @@ def test_entries_held_in_a_workers_name_that_it_never_received_are_crawled(
     wait_for(lambda: tasks_by_status(db) == {"completed": 1}, timeout=60, message="the forgotten entry crawled")
     assert "Giving back 1 entries" in worker.output()
     assert worker.stop() == 0
+
+
+def test_payload_meta_reaches_the_request(workers: Any, db: Any, mockserver: Any, r: redis.Redis) -> None:
+    target = mockserver("/redirect?to=/article")
+    payloads = [
+        json.dumps({"url": target, "meta": {"dont_redirect": True, "handle_httpstatus_list": [302]}}),
+        target,
+    ]
+    r.lpush(f"{SPIDER}:start_urls", *payloads)
+    worker = workers()
+    worker.wait_ready()
+    wait_for(lambda: all_final(db, 2), timeout=60, message="both tasks final")
+    with_meta, plain = sorted(list_tasks(db), key=lambda t: t["id"])
+    assert with_meta["meta"] == {"dont_redirect": True, "handle_httpstatus_list": [302]}
+    statuses = {row["task_id"]: row["data"]["status"] for row in iter_results(db)}
+    assert statuses == {with_meta["id"]: 302, plain["id"]: 200}
+    assert worker.stop() == 0
+
+
+def test_a_delayed_retry_waits_in_redis_and_survives_a_worker_restart(
+    workers: Any, db: Any, pg_url: str, redis_url: str, mockserver: Any, r: redis.Redis
+) -> None:
+    first = workers(SCRAPERQ_RETRY_BACKOFF="4")
+    first.wait_ready()
+    [task_id] = enqueue(pg_url, redis_url, mockserver("/flaky/restart?fail=1&code=503"))
+    wait_for(lambda: r.zcard(f"{SPIDER}:delayed") == 1, timeout=30, message="the retry waiting in Redis")
+    assert first.stop(signal.SIGKILL) != 0  # the retry is not in the worker: it is in Redis
+    second = workers(SCRAPERQ_RETRY_BACKOFF="4")
+    second.wait_ready()
+    wait_for(lambda: all_final(db, 1), timeout=60, message="the retried task final")
+    [task] = list_tasks(db)
+    assert (task["id"], task["status"], task["attempts"]) == (task_id, "completed", 2)
+    assert mockserver.hits()["/flaky/restart?fail=1&code=503"] == 2
+    assert second.stop() == 0
