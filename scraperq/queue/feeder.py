@@ -105,15 +105,15 @@ class StartFeeder:
                 logger.exception("Could not turn %d start payloads into requests", len(entries))
 
     def _next_batch(self) -> list[Entry]:
-        if not self.scheduler.redis_available():
+        if not self.scheduler.guard.available():
             return []
         if self._retry:
             entries, self._retry = self._retry, []
             return entries
-        backlog = self.scheduler.redis_call(self.queue.backlog)
+        backlog = self.scheduler.guard.call(self.queue.backlog)
         if backlog is None or backlog >= self.backlog:
             return []
-        return self.scheduler.redis_call(partial(self.queue.feed, self.batch)) or []
+        return self.scheduler.guard.call(partial(self.queue.feed, self.batch)) or []
 
     def redelivered(self, entries: list[Entry]) -> None:
         """Start payloads that came back through the queue (their first worker is gone)."""
@@ -163,7 +163,7 @@ class StartFeeder:
         if letters:
             self.scheduler.dead_letter_entries(letters)
         if pushes:
-            done = self.scheduler.redis_call(partial(self.queue.push, pushes))
+            done = self.scheduler.guard.call(partial(self.queue.push, pushes))
             if done is None:
                 self._retry.extend(item.handoff for item in pushes if item.handoff is not None)
             elif self.stats is not None:

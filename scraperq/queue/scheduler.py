@@ -12,15 +12,15 @@ the seen-set in ``NAME:dupefilter``) and fixes what loses work there:
 * Taking is not destructive: a taken entry is held under this worker's lease
   until its results are committed (:mod:`~scraperq.queue.tracking`), then
   acknowledged; a worker killed at any moment has its entries re-delivered to
-  live workers once its lease runs out (``SCRAPERQ_LEASE_SECONDS``).
+  live workers once its lease runs out (:mod:`~scraperq.queue.leases`).
 * A request is marked seen in the step that queues it, and the seen-set is per
   task (:mod:`~scraperq.queue.dupefilter`), so a later run fetches a URL again.
 * Delayed retries (``meta["not_before"]``) wait in ``NAME:delayed``: they hold no
   download slot and survive restarts.
 * Closing never deletes shared keys (no ``SCHEDULER_PERSIST`` flush): a worker
   gives back what it holds and leaves.
-* Redis going away is logged and waited out with backoff; nothing is
-  acknowledged until it is back, so nothing acknowledged is lost.
+* Redis going away is logged and waited out with backoff (:mod:`~scraperq.queue.guard`);
+  nothing is acknowledged until it is back, so nothing acknowledged is lost.
 
 Work enters a worker two ways: the engine asks (:meth:`next_request` takes up to
 ``SCRAPERQ_QUEUE_PREFETCH`` entries per round trip), and an idle worker polls
@@ -39,30 +39,29 @@ the feeder's settings.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Container
+from collections.abc import Container
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import redis
 from scrapy import Request, signals
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.utils.misc import build_from_crawler, load_object
-from twisted.internet import task
 
 from scraperq.crawlstore import CrawlStore
 from scraperq.errors import ConfigError
 from scraperq.middlewares.retry import NOT_BEFORE
-from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
+from scraperq.middlewares.tasks import TASK_ROOT
 from scraperq.queue import defaults
-from scraperq.queue.connection import client_from_settings, describe_error, redis_url
+from scraperq.queue.connection import client_from_settings, redis_url
 from scraperq.queue.dupefilter import TaskDupeFilter, task_of
 from scraperq.queue.entries import REQUEST, START, Entry
 from scraperq.queue.feeder import StartFeeder
+from scraperq.queue.guard import RedisGuard, upkeep_loop
 from scraperq.queue.keys import QueueKeys
+from scraperq.queue.leases import LeaseKeeper
 from scraperq.queue.local import DelayingScheduler
 from scraperq.queue.redisqueue import SEEN_CHECK, SEEN_IGNORE, SEEN_RECORD, PushItem, RedisQueue, dead_letter
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
@@ -72,13 +71,11 @@ from scraperq.storage.connection import redact_url
 if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
+    from twisted.internet.task import LoopingCall
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 TICK_SECONDS = 0.1  # how often finished entries are settled and buffered writes sent
-MAX_BACKOFF = 30.0
 
 
 class Scheduler(BaseScheduler):
@@ -115,12 +112,14 @@ class RedisScheduler(BaseScheduler):
         self.poll_seconds = max(0.05, poll_seconds)
         self.seen_ttl = seen_ttl
         self.dead_max = dead_max
-        self.where = redact_url(redis_url(crawler.settings) or "")
+        self.guard = RedisGuard(redact_url(redis_url(crawler.settings) or ""), crawler.stats)
         self.queue: RedisQueue
         self.spider: Spider
         self.store: CrawlStore
         self.feeder: StartFeeder
+        self.leases: LeaseKeeper
         self.worker_mode = False
+        self.closing = False
         self.held = HeldEntries()
         self._memory: deque[Request] = deque()  # requests that cannot be JSON (logged)
         self._pushes: list[PushItem] = []
@@ -132,12 +131,8 @@ class RedisScheduler(BaseScheduler):
         self._own_pending = True
         self._last_empty_take = 0.0
         self._last_poll = 0.0
-        self._closing = False
-        self._down_until = 0.0  # monotonic time before which Redis is not tried again
-        self._backoff = 0.0
         self._unserializable_logged = False
-        self._tick_loop: task.LoopingCall | None = None
-        self._heartbeat_loop: task.LoopingCall | None = None
+        self._tick_loop: LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
@@ -178,23 +173,22 @@ class RedisScheduler(BaseScheduler):
         if not isinstance(getattr(getattr(self.crawler.engine, "_slot", None), "inprogress", None), set):
             raise ConfigError("this Scrapy version does not expose the engine's requests in progress")
         self.feeder = StartFeeder.from_scheduler(self)
+        self.leases = LeaseKeeper(self)
         self.queue.heartbeat()
         self.crawler.signals.connect(self._response_received, signal=signals.response_received)
-        self._tick_loop = task.LoopingCall(self._guarded, self._tick)
-        self._tick_loop.start(TICK_SECONDS, now=False)
-        self._heartbeat_loop = task.LoopingCall(self._guarded, self._heartbeat)
-        self._heartbeat_loop.start(self.lease_seconds / 3, now=True)
+        self._tick_loop = upkeep_loop(self._tick, TICK_SECONDS)
+        self.leases.start()
         logger.info(
             "Shared queue %s at %s (worker %s, lease %.0fs)",
             self.queue.keys.requests,
-            self.where,
+            self.guard.where,
             self.queue.worker,
             self.lease_seconds,
         )
 
     def close(self, reason: str) -> None:
         """Settle what finished, give back the rest, leave; never delete shared keys."""
-        self._closing = True
+        self.closing = True
         self.feeder.stop()
         if self._tick_loop is not None and self._tick_loop.running:
             self._tick_loop.stop()
@@ -228,8 +222,7 @@ class RedisScheduler(BaseScheduler):
             self._keep_in_memory(request, exc, handoff)
             return True
         self._pushes.append(item)
-        if self.stats is not None:
-            self.stats.inc_value("scheduler/enqueued/redis")
+        self.count("scheduler/enqueued/redis")
         if handoff is None and not self.worker_mode and request.meta.get(TASK_ROOT) and item.task is not None:
             self._own_tasks.add(item.task)
             self._own_pending = True
@@ -246,8 +239,7 @@ class RedisScheduler(BaseScheduler):
             held = self.held.next_ready()
         if held is None:
             return None
-        if self.stats is not None:
-            self.stats.inc_value("scheduler/dequeued/redis")
+        self.count("scheduler/dequeued/redis")
         return held.request
 
     def __len__(self) -> int:
@@ -290,8 +282,7 @@ class RedisScheduler(BaseScheduler):
                 "Keeping %s in this worker's memory: %s (no more such requests will be logged)", request, exc
             )
             self._unserializable_logged = True
-        if self.stats is not None:
-            self.stats.inc_value("scheduler/unserializable")
+        self.count("scheduler/unserializable")
         self._memory.append(request)
         if handoff is not None:
             self._settle_after_commit([handoff])
@@ -299,7 +290,7 @@ class RedisScheduler(BaseScheduler):
     # -- taking -----------------------------------------------------------------------
 
     def _may_take(self) -> bool:
-        return not self._closing and (self.worker_mode or self._own_tasks_pending())
+        return not self.closing and (self.worker_mode or self._own_tasks_pending())
 
     def _worth_asking(self) -> bool:
         """Skip a round trip when the queue was just found empty and nothing was added since."""
@@ -349,15 +340,6 @@ class RedisScheduler(BaseScheduler):
     def _response_received(self, response: Any, request: Request, spider: Any = None) -> None:
         self.held.response_received(request)
 
-    @staticmethod
-    def _guarded(step: Callable[[], None]) -> None:
-        # A LoopingCall stops for good at the first exception; these loops must not:
-        # without them nothing would be acknowledged and leases would never end.
-        try:
-            step()
-        except Exception:
-            logger.exception("Queue upkeep failed; trying again at the next tick")
-
     def _tick(self) -> None:
         finished = self.held.finished(self._in_engine())
         if finished:
@@ -388,21 +370,34 @@ class RedisScheduler(BaseScheduler):
     def _settle_last(self, finished: list[Entry], committed: bool) -> None:
         """The crawl is closing and its last results are written (or could not be)."""
         self._settled(finished, committed)
-        self._down_until = 0.0  # one last try even if Redis was failing
+        self.guard.try_now()  # one last try even if Redis was failing
         self._sync(take=0)
-        returned = self.redis_call(self.queue.retire)
+        returned = self.guard.call(self.queue.retire)
         if returned is None:
             logger.warning("Could not give back what this worker holds: it returns to the queue when the lease ends")
         elif returned:
             logger.info("Gave back %d unfinished entries to the queue", returned)
-        if self._heartbeat_loop is not None and self._heartbeat_loop.running:
-            self._heartbeat_loop.stop()
+        self.leases.stop()
         self.client.close()
 
     def dead_letter_entries(self, letters: list[tuple[Entry, str]]) -> None:
-        done = self.redis_call(partial(self.queue.dead_letter, letters))
-        if done is not None and self.stats is not None:
-            self.stats.inc_value("scraperq/queue/dead", done)
+        done = self.guard.call(partial(self.queue.dead_letter, letters))
+        if done is not None:
+            self.count("scraperq/queue/dead", done)
+
+    def release_later(self, entry_ids: list[str]) -> None:
+        self._releases.extend(entry_ids)
+
+    def known_entry_ids(self) -> set[str]:
+        """Every held entry this worker has in hand, whatever it is doing with it."""
+        known = {h.entry.id for h in self.held} | self._settling | set(self._releases) | self.feeder.busy
+        known.update(entry.id for entry in self._acks)
+        known.update(item.handoff.id for item in self._pushes if item.handoff is not None)
+        return known
+
+    def count(self, stat: str, value: int = 1) -> None:
+        if value and self.stats is not None:
+            self.stats.inc_value(stat, value)
 
     # -- the round trip -------------------------------------------------------------------
 
@@ -410,124 +405,19 @@ class RedisScheduler(BaseScheduler):
         """Send buffered pushes, acknowledgements and releases; take ``take`` entries."""
         pushes, acks, releases = self._pushes, self._acks, self._releases
         self._pushes, self._acks, self._releases = [], [], []
-        done = self.redis_call(partial(self.queue.exchange, push=pushes, ack=acks, release=releases, take=take))
+        exchange = partial(self.queue.exchange, push=pushes, ack=acks, release=releases, take=take)
+        done = self.guard.call(exchange, holding=f"{len(pushes)} requests to queue and {len(acks)} acknowledgements")
         if done is None:  # keep them for the next try, in order
             self._pushes[:0], self._acks[:0], self._releases[:0] = pushes, acks, releases
             return []
-        if self.stats is not None:
-            for name, value in (
-                ("scraperq/queue/pushed", done.pushed),
-                ("dupefilter/filtered", done.filtered),
-                ("scraperq/queue/acked", done.acked),
-                ("scraperq/queue/released", done.released),
-                ("scraperq/queue/taken", len(done.taken)),
-            ):
-                if value:
-                    self.stats.inc_value(name, value)
+        self.count("scraperq/queue/pushed", done.pushed)
+        self.count("dupefilter/filtered", done.filtered)
+        self.count("scraperq/queue/acked", done.acked)
+        self.count("scraperq/queue/released", done.released)
+        self.count("scraperq/queue/taken", len(done.taken))
         if take and not done.taken:
             self._last_empty_take = time.monotonic()
         return self._take(done.taken, polled=polled)
-
-    def redis_call(self, call: Callable[[], T]) -> T | None:
-        """Run a Redis call; None while Redis is unreachable (logged, retried with backoff)."""
-        now = time.monotonic()
-        if now < self._down_until:
-            return None
-        try:
-            result = call()
-        except redis.RedisError as exc:  # down, restarting, out of memory, read-only...: all wait
-            self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else 0.5)
-            self._down_until = now + self._backoff
-            logger.warning(
-                "Redis at %s is unreachable or refusing (%s); holding %d requests to queue and %d"
-                " acknowledgements, trying again in %.1fs",
-                self.where,
-                describe_error(exc),
-                len(self._pushes),
-                len(self._acks),
-                self._backoff,
-            )
-            if self.stats is not None:
-                self.stats.inc_value("scraperq/queue/redis_errors")
-            return None
-        if self._backoff:
-            logger.info("Redis at %s is back", self.where)
-            self._backoff = 0.0
-        return result
-
-    def redis_available(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    # -- leases ---------------------------------------------------------------------------
-
-    def _heartbeat(self) -> None:
-        alive = self.redis_call(self.queue.heartbeat)
-        if alive is False:
-            logger.warning(
-                "Worker %s was taken for gone (its lease of %.0fs ran out): what it held was re-delivered",
-                self.queue.worker,
-                self.lease_seconds,
-            )
-        if self._closing:
-            return
-        self._give_back_unknown()
-        reclaimed = self.redis_call(self.queue.reclaim)
-        if reclaimed is None:
-            return
-        if reclaimed.workers:
-            logger.info(
-                "Re-queued %d entries held by %d worker(s) whose lease ran out",
-                reclaimed.requeued + len(reclaimed.exhausted),
-                reclaimed.workers,
-            )
-            if self.stats is not None:
-                self.stats.inc_value("scraperq/queue/redelivered", reclaimed.requeued)
-        if reclaimed.exhausted:
-            self._give_up(reclaimed.exhausted)
-
-    def _give_back_unknown(self) -> None:
-        """Release entries held in Redis under this worker's name that it does not know of.
-
-        That happens when Redis ran a take but its reply was lost (a timeout): without
-        this, those entries would stay held, and uncrawled, for as long as the worker lives.
-        """
-        held = self.redis_call(self.queue.held_ids)
-        if not held:
-            return
-        known = {h.entry.id for h in self.held} | self._settling | set(self._releases) | self.feeder.busy
-        known.update(entry.id for entry in self._acks)
-        known.update(item.handoff.id for item in self._pushes if item.handoff is not None)
-        unknown = [entry_id for entry_id in held if entry_id not in known]
-        if unknown:
-            logger.warning("Giving back %d entries held under this worker's name that it never received", len(unknown))
-            self._releases.extend(unknown)
-
-    def _give_up(self, entries: list[Entry]) -> None:
-        """Entries delivered too often: every worker that took them stopped before finishing."""
-        reason = (
-            f"delivered {self.max_deliveries} times; each worker that took it stopped before finishing it"
-            " (SCRAPERQ_MAX_DELIVERIES)"
-        )
-        letters = []
-        for entry in entries:
-            payload = entry.body
-            if entry.kind == REQUEST:
-                try:
-                    data = json.loads(entry.body)
-                except ValueError:
-                    data = {}
-                meta = data.get("meta") or {}
-                payload = data.get("url", entry.body)
-                if meta.get(TASK_ROOT) and meta.get(TASK_ID) is not None:
-                    self.store.task_event(int(meta[TASK_ID]), "failed", entry.deliveries, f"gave up: {reason}")
-            elif entry.kind == START:
-                payload = entry.start_payload()[1]
-            letter = dead_letter(
-                payload, reason, spider=self.spider.name, worker=self.queue.worker, deliveries=entry.deliveries
-            )
-            letters.append((entry, letter))
-        logger.error("Dead-lettered %d entries: %s", len(entries), reason)
-        self.dead_letter_entries(letters)
 
     # -- tasks of a crawl started with URLs -------------------------------------------------
 
@@ -540,7 +430,7 @@ class RedisScheduler(BaseScheduler):
         now = time.monotonic()
         if now - self._own_checked < self.poll_seconds:
             return self._own_pending
-        counts = self.redis_call(partial(self.queue.outstanding, self._own_tasks))
+        counts = self.guard.call(partial(self.queue.outstanding, self._own_tasks))
         if counts is None:
             return True  # cannot tell while Redis is away: keep waiting
         self._own_checked = now
