@@ -385,3 +385,12 @@ def test_a_delayed_retry_waits_in_redis_and_survives_a_worker_restart(
     assert (task["id"], task["status"], task["attempts"]) == (task_id, "completed", 2)
     assert mockserver.hits()["/flaky/restart?fail=1&code=503"] == 2
     assert second.stop() == 0
+
+
+def test_an_unreachable_redis_is_one_line_at_start(pg_url: str) -> None:
+    done = crawl(pg_url, SPIDER, REDIS_URL="redis://:secret@127.0.0.1:1/0")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "scrapy crawl: error: cannot connect to Redis at redis://:***@127.0.0.1:1/0:"
+        " Error 111 connecting to 127.0.0.1:1. Connection refused."
+    )

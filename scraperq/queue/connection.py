@@ -31,7 +31,8 @@ REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (
 def redis_url(settings: Any) -> str | None:
     """``REDIS_URL`` from the settings (the environment overrides it in settings.py)."""
     value = settings.get("REDIS_URL") if settings is not None else None
-    return str(value).strip() or None if value else None
+    text = str(value).strip() if value else ""
+    return text or None
 
 
 def client_from_settings(settings: Any, *, check: bool = True) -> redis.Redis:
@@ -58,3 +59,8 @@ def describe_error(exc: BaseException) -> str:
     """One line saying what went wrong with a Redis call (no URL, so no password)."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def check_connection(settings: Any) -> None:
+    """Fail now, in one line, if ``REDIS_URL`` is not a Redis that answers."""
+    client_from_settings(settings).close()

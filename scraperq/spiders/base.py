@@ -79,7 +79,13 @@ class TaskSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> TaskSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        if spider.worker_arg and not crawler.settings.get("REDIS_URL"):
+        if crawler.settings.get("REDIS_URL"):
+            from scraperq.queue.connection import check_connection
+
+            # The scheduler that uses Redis is built once the engine runs, where Scrapy turns
+            # an error into a traceback: a bad REDIS_URL is reported here, in one line.
+            check_connection(crawler.settings)
+        elif spider.worker_arg:
             raise BadInput("-a worker=1 needs the shared queue: set REDIS_URL")
         return spider
 
