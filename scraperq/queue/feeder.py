@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 Parsed = tuple[Entry, str, StartPayload]  # entry, token, payload
 
+DB_RETRY_SECONDS = 5.0
+
 
 async def sleep(seconds: float) -> None:
     from twisted.internet import reactor
@@ -75,6 +77,7 @@ class StartFeeder:
         self._retry: list[Entry] = []  # taken, not yet queued or dead-lettered (Redis or the database was away)
         self._stopped = False
         self._working: set[str] = set()  # ids of the entries a process() call has in hand
+        self._stuck: set[str] = set()  # ids of entries a bug stopped: held until the worker leaves
 
     @classmethod
     def from_scheduler(cls, scheduler: RedisScheduler) -> StartFeeder:
@@ -97,12 +100,7 @@ class StartFeeder:
             if not entries:
                 await sleep(self.scheduler.poll_seconds)
                 continue
-            try:
-                await self.process(entries)
-            except Exception:
-                # A bug, not bad input: keep serving. The batch stays held here and goes
-                # back to the queue when this worker leaves.
-                logger.exception("Could not turn %d start payloads into requests", len(entries))
+            await self._process_or_hold(entries)
 
     def _next_batch(self) -> list[Entry]:
         if not self.scheduler.guard.available():
@@ -118,13 +116,21 @@ class StartFeeder:
     def redelivered(self, entries: list[Entry]) -> None:
         """Start payloads that came back through the queue (their first worker is gone)."""
         self._working |= {entry.id for entry in entries}  # now: the coroutine starts later
-        d = deferred_from_coro(self.process(entries))
-        d.addErrback(lambda failure: logger.error("Could not handle re-delivered start payloads: %s", failure.value))
+        deferred_from_coro(self._process_or_hold(entries))
+
+    async def _process_or_hold(self, entries: list[Entry]) -> None:
+        try:
+            await self.process(entries)
+        except Exception:
+            # A bug, not bad input: keep serving. The batch stays held by this worker (not
+            # handed out again and again) and goes back to the queue when the worker leaves.
+            logger.exception("Could not turn %d start payloads into requests", len(entries))
+            self._stuck |= {entry.id for entry in entries}
 
     @property
     def busy(self) -> set[str]:
         """Ids of the start entries this feeder has in hand (being processed or to retry)."""
-        return self._working | {entry.id for entry in self._retry}
+        return self._working | self._stuck | {entry.id for entry in self._retry}
 
     async def process(self, entries: list[Entry]) -> None:
         ids = {entry.id for entry in entries}
@@ -150,7 +156,10 @@ class StartFeeder:
             try:
                 created, states = await maybe_deferred_to_future(threads.deferToThread(self._task_rows, parsed, job_id))
             except StorageUnavailable as exc:
-                logger.warning("The database is unavailable, %d start payloads wait: %s", len(parsed), exc)
+                logger.warning(
+                    "The database is unavailable, %d start payloads wait %.0fs: %s", len(parsed), DB_RETRY_SECONDS, exc
+                )
+                await sleep(DB_RETRY_SECONDS)
                 self._retry.extend(entry for entry, _, _ in parsed)
                 parsed = []
         pushes: list[PushItem] = []
