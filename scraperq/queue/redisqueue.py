@@ -1,7 +1,7 @@
 """One spider's shared queue in Redis, as plain calls (no Scrapy): take, queue, settle.
 
 Delivery is at-least-once with leases. A worker registers in ``NAME:workers``
-with a lease it renews on every call; whatever it takes (requests, start
+with a lease it renews with every take and heartbeat; whatever it takes (requests, start
 payloads) sits in its ``NAME:held:WORKER`` hash until it is *acknowledged*
 (its outcome is final), *released* (given back untouched) or *handed off*
 (replaced by a retry or redirect in the same step). When a worker's lease runs
@@ -13,6 +13,8 @@ queue. See :mod:`scraperq.queue.scripts` for the steps and
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -88,9 +90,7 @@ class QueueSizes:
 
 
 def new_worker_id() -> str:
-    import os
-    import socket
-
+    """``host:pid:random``: which machine and process, unique across restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
