@@ -3,7 +3,7 @@
 Run from the project folder when the machine is otherwise quiet (PostgreSQL on
 loopback as for the tests; the benchmark starts its own Redis and site)::
 
-    .venv/bin/python bench/queue_throughput.py [--pages 3000] [--repeat 1]
+    .venv/bin/python bench/queue_throughput.py [--pages 3000] [--repeat 3]
 
 Every mode runs the same spider (``generic``: page extraction, same-host links
 followed) over the same site (``bench/static_site.py``: a few thousand linked
@@ -338,10 +338,13 @@ def seen_set_sizes(services: Services, counts: tuple[int, ...] = (3_000, 100_000
 # -- report -----------------------------------------------------------------------------------------
 
 
-def best(results: list[Result]) -> Result:
-    """The median run of a mode (by pages per second)."""
+def median(results: list[Result]) -> Result:
+    """The median run of a mode (by pages per second), noting the spread."""
     ordered = sorted(results, key=lambda r: r.rate)
-    return ordered[len(ordered) // 2]
+    middle = ordered[len(ordered) // 2]
+    if len(ordered) > 1:
+        middle.notes.append(f"runs {ordered[0].rate:.0f}-{ordered[-1].rate:.0f}")
+    return middle
 
 
 def report(capacity: float, rows: list[Result], seen: list[tuple[int, float, float]]) -> None:
@@ -374,7 +377,7 @@ def report(capacity: float, rows: list[Result], seen: list[tuple[int, float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--pages", type=int, default=3000)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per mode; the median is shown")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode, in turns; the median is shown")
     parser.add_argument("--keep-logs", action="store_true", help="keep the crawl logs (their folder is printed)")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
@@ -398,15 +401,22 @@ def main() -> None:
             lambda: run_scraperq(services, logdir, 2),
             lambda: run_local_scraperq(services, logdir),
         ]
-        rows = []
-        for mode in modes:
-            runs = [mode() for _ in range(max(1, args.repeat))]
-            rows.append(best(runs))
-            print(f"  {rows[-1].label.strip()} x{rows[-1].workers}: {rows[-1].rate:.1f} pages/s", flush=True)
+        # Modes take turns, round after round, so that a change in the machine's load
+        # during the benchmark falls on every mode alike.
+        runs: list[list[Result]] = [[] for _ in modes]
+        for round_number in range(1, max(1, args.repeat) + 1):
+            for mode, done in zip(modes, runs, strict=True):
+                done.append(mode())
+                print(
+                    f"  round {round_number}: {done[-1].label.strip()} x{done[-1].workers}: "
+                    f"{done[-1].rate:.1f} pages/s (load {os.getloadavg()[0]:.2f})",
+                    flush=True,
+                )
+        rows = [median(done) for done in runs]
         seen = seen_set_sizes(services)
         report(capacity, rows, seen)
         if args.repeat > 1:
-            print(f"(median of {args.repeat} runs per mode; spread not shown)")
+            print(f"(median of {args.repeat} runs per mode, taken in turns)")
     finally:
         services.close()
         if args.keep_logs:

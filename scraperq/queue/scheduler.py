@@ -65,7 +65,7 @@ from scraperq.queue.leases import LeaseKeeper
 from scraperq.queue.local import DelayingScheduler
 from scraperq.queue.redisqueue import SEEN_CHECK, SEEN_IGNORE, SEEN_RECORD, PushItem, RedisQueue, dead_letter
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
-from scraperq.queue.tracking import HeldEntries
+from scraperq.queue.tracking import POLLED, HeldEntries
 from scraperq.storage.connection import redact_url
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ class RedisScheduler(BaseScheduler):
 
     def enqueue_request(self, request: Request) -> bool:
         held = self.held.of(request)
-        if held is not None and held.state == "polled":
+        if held is not None and held.state == POLLED:
             self.held.make_ready(held)  # taken by the poller, entering through engine.crawl()
             return True
         handoff = self.held.handoff(request)
