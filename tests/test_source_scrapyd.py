@@ -26,17 +26,24 @@ def test_source_spiders_and_rendering_run_as_scrapyd_jobs(
         ("jsonapi", {"url": mockserver("/api/numbers?page={page}"), "item_path": "results"}, 6),
         ("generic", {"url": mockserver("/js/app.html?id=3"), "render": "auto"}, 1),
     ]
+    scheduled: list[tuple[Any, str]] = []
     for number, (spider, args, _) in enumerate(jobs):
         node = scrapyd[number % len(scrapyd)]
         answer = node.call("schedule.json", project="scraperq", spider=spider, setting="DOWNLOAD_DELAY=0", **args)
         assert answer["status"] == "ok", answer
+        scheduled.append((node, answer["jobid"]))
 
-    def finished() -> list[dict[str, Any]] | None:
-        tasks, _ = stored(pg_url)
-        done = [t for t in tasks if t["status"] in ("completed", "failed")]
-        return tasks if len(done) == len(jobs) else None
+    # A task is completed once its own page is parsed; pages it links to may still be
+    # adding items, so wait for the jobs themselves to finish before counting.
+    def jobs_finished() -> bool:
+        for node, job_id in scheduled:
+            listing = node.call("listjobs.json?project=scraperq")
+            if job_id not in {job["id"] for job in listing["finished"]}:
+                return False
+        return True
 
-    tasks = wait_for(finished, timeout=180, interval=0.5, message="every Scrapyd job's task to finish")
+    wait_for(jobs_finished, timeout=180, interval=0.5, message="every Scrapyd job to finish")
+    tasks, _ = stored(pg_url)
     assert {t["spider"]: (t["status"], t["item_count"]) for t in tasks} == {
         spider: ("completed", items) for spider, _, items in jobs
     }
