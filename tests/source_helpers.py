@@ -99,13 +99,20 @@ class Worker:
             _, self.stderr = self.proc.communicate()
 
 
-def wait_for_final_tasks(database_url: str, count: int, timeout: float = 90) -> list[dict[str, Any]]:
-    """The tasks, once ``count`` of them are completed or failed."""
+def wait_for_final_tasks(
+    database_url: str, count: int, timeout: float = 90, *, min_items: int = 0
+) -> list[dict[str, Any]]:
+    """The tasks, once ``count`` of them are completed or failed (and hold ``min_items`` items in all).
+
+    A task completes when its own page is parsed; items from pages it links to may still
+    be arriving, so callers that count items say how many they wait for.
+    """
     from tests.helpers import wait_for
 
     def final() -> list[dict[str, Any]] | None:
         tasks, _ = stored(database_url)
         done = [t for t in tasks if t["status"] in ("completed", "failed")]
-        return tasks if len(done) >= count else None
+        items = sum(int(t["item_count"]) for t in tasks)
+        return tasks if len(done) >= count and items >= min_items else None
 
     return wait_for(final, timeout=timeout, interval=0.3, message=f"{count} finished tasks")

@@ -48,7 +48,7 @@ def test_a_worker_crawls_what_is_pushed_to_its_queue(
     worker = Worker(sqlite_url, redis_url, spider, *args(mockserver), settings=NO_DELAY, **env)
     workers.append(worker)
     worker.push(mockserver(path))
-    [task] = wait_for_final_tasks(sqlite_url, 1)
+    [task] = wait_for_final_tasks(sqlite_url, 1, min_items=items)
     assert (task["spider"], task["source"], task["status"], task["item_count"]) == (spider, "redis", "completed", items)
 
 
