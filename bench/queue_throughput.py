@@ -21,7 +21,7 @@ which shows how much of the gap to (a) is the queue and how much the rest.
 Pages per second are counted by the site: pages served / (last - first page
 request), so process start-up is left out. For (c) the time from pushing the start
 URL until every page's result is committed is printed too. CPU is the user+system
-time of the crawl processes per page. The site's own capacity (one client, 16
+time of the crawl processes per page, their start-up included. The site's own capacity (one client, 16
 connections) is printed first, to show it is not what limits the crawls.
 
 Seen-set memory (``MEMORY USAGE``): for (b) its ``stock_generic:dupefilter`` set after
@@ -250,9 +250,11 @@ def run_stock(services: Services, logdir: Path, workers: int) -> Result:
     args = [str(BIN / "scrapy"), "runspider", str(ROOT / "bench" / "stock_spider.py"), *FOLLOW, *STOCK]
     env = crawl_env(services, with_redis=True)
     procs = [start(args, env, logdir / f"b{workers}-{i}.log") for i in range(workers)]
-    time.sleep(3)  # let every worker open before the start URL appears
-    services.redis.lpush("stock_generic:start_urls", f"{services.site}/p/0.html")
-    finish(procs, stop=False, timeout=600)  # each closes after 3 s without work
+    try:
+        time.sleep(3)  # let every worker open before the start URL appears
+        services.redis.lpush("stock_generic:start_urls", f"{services.site}/p/0.html")
+    finally:
+        finish(procs, stop=False, timeout=600)  # each closes after 3 s without work
     result = measured(services, Result("(b) stock scrapy-redis, no pipeline", workers), cpu)
     seen = services.redis.scard("stock_generic:dupefilter")
     if seen:
@@ -286,16 +288,19 @@ def run_scraperq(services: Services, logdir: Path, workers: int) -> Result:
     args = [str(BIN / "scrapy"), "crawl", "generic", *FOLLOW]
     env = crawl_env(services, with_redis=True)
     procs = [start(args, env, logdir / f"c{workers}-{i}.log") for i in range(workers)]
-    wait(lambda: services.redis.zcard("generic:workers") == workers, 120, "the workers")
     sampler = SeenSampler(redis.Redis.from_url(services.redis_url))
-    sampler.start()
-    pushed = time.monotonic()
-    services.redis.lpush("generic:start_urls", f"{services.site}/p/0.html")
-    wait(lambda: services.results() >= services.pages, 600, "every page stored", interval=0.05)
-    end_to_end = time.monotonic() - pushed
-    sampler.running = False
-    sampler.join()
-    finish(procs, stop=True)
+    try:
+        wait(lambda: services.redis.zcard("generic:workers") == workers, 120, "the workers")
+        sampler.start()
+        pushed = time.monotonic()
+        services.redis.lpush("generic:start_urls", f"{services.site}/p/0.html")
+        wait(lambda: services.results() >= services.pages, 600, "every page stored", interval=0.05)
+        end_to_end = time.monotonic() - pushed
+    finally:
+        sampler.running = False
+        if sampler.is_alive():
+            sampler.join()
+        finish(procs, stop=True)
     result = measured(services, Result("(c) scraperq: Redis queue + PostgreSQL", workers), cpu)
     result.end_to_end = end_to_end
     used, count = sampler.best
