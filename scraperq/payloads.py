@@ -46,6 +46,28 @@ MAX_PRIORITY = 1_000_000
 FIELDS = ("url", "task_id", "priority", "meta")
 # Meta keys scraperq sets itself on a start request.
 RESERVED_META = ("task_id", "task_root")
+# Meta keys anyone who can push to Redis must not set: each would step around a safety
+# default (the SSRF guard checks the target, not a proxy; robots.txt; the size cap;
+# retries' bookkeeping) or make the worker import and run code by name.
+UNSAFE_META = frozenset(
+    {
+        "proxy",
+        "_auth_proxy",
+        "bindaddress",
+        "download_maxsize",
+        "download_warnsize",
+        "dont_obey_robotstxt",
+        "dont_filter",
+        "retry_times",
+        "max_retry_times",
+        "not_before",
+        "cookiejar",
+        "_job",
+    }
+)
+# scrapy-playwright reads these as page/context options, callbacks by import path, or
+# page methods run in the browser; a payload may only ask for rendering itself.
+SAFE_PLAYWRIGHT_META = frozenset({"playwright"})
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 AllowPrivate = bool | tuple[IPNetwork, ...]
@@ -182,6 +204,13 @@ def _from_object(data: dict[str, Any], allow: AllowPrivate) -> StartPayload:
     reserved = [key for key in RESERVED_META if key in meta]
     if reserved:
         raise BadInput(f"payload meta may not set {reserved[0]!r} (scraperq sets it)")
+    unsafe = sorted(
+        key
+        for key in meta
+        if key in UNSAFE_META or (key.startswith("playwright_") and key not in SAFE_PLAYWRIGHT_META)
+    )
+    if unsafe:
+        raise BadInput(f"payload meta may not set {unsafe[0]!r}: it would bypass a safety setting")
     return StartPayload(url=url, task_id=task_id, priority=int(priority), meta=meta)
 
 

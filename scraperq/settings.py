@@ -77,6 +77,8 @@ SCRAPERQ_ALLOW_PRIVATE = "0"
 DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote-control server runs Python code sent to it over HTTP: off.
+REMOTE_CONTROL_ENABLED = False
 # Only http(s): no local files, inline data, S3 or FTP.
 DOWNLOAD_HANDLERS = {
     "file": None,

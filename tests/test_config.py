@@ -83,3 +83,11 @@ def test_the_project_settings_read_the_environment(tmp_path) -> None:
     scrapy = str(BIN / "scrapy")
     assert run([scrapy, "settings", "--get", "SCRAPERQ_RETRY_TIMES"], env).stdout.strip() == "7"
     assert run([scrapy, "settings", "--get", "ROBOTSTXT_OBEY"], env).stdout.strip() == "False"
+
+
+def test_remote_code_consoles_are_off_in_the_project_settings() -> None:
+    from scrapy.utils.project import get_project_settings
+
+    settings = get_project_settings()
+    assert settings.getbool("TELNETCONSOLE_ENABLED") is False
+    assert settings.getbool("REMOTE_CONTROL_ENABLED") is False

@@ -45,6 +45,13 @@ def test_accepted_payloads(raw: str | bytes, expected: StartPayload) -> None:
         ('{"url": "https://example.com/", "priority": "high"}', "payload priority 'high' is not a whole number"),
         ('{"url": "https://example.com/", "task_id": 0}', "payload task_id 0 is not a positive whole number"),
         ('{"url": "https://example.com/", "meta": {"task_id": 5}}', "payload meta may not set 'task_id'"),
+        ('{"url": "https://example.com/", "meta": {"proxy": "http://10.0.0.5:3128"}}', "may not set 'proxy'"),
+        (
+            '{"url": "https://example.com/", "meta": {"playwright": true, "playwright_context_kwargs": {}}}',
+            "may not set 'playwright_context_kwargs'",
+        ),
+        ('{"url": "https://example.com/", "meta": {"dont_obey_robotstxt": true}}', "may not set 'dont_obey_robotstxt'"),
+        ('{"url": "https://example.com/", "meta": {"download_maxsize": 0}}', "may not set 'download_maxsize'"),
         ('{"url": "https://example.com/", "prioirty": 5}', "payload has unknown field 'prioirty'"),
         (b"http://example.com/\xff", "payload is not UTF-8 text"),
     ],

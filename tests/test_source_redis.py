@@ -55,15 +55,13 @@ def test_a_worker_crawls_what_is_pushed_to_its_queue(
 def test_a_payload_cannot_take_the_browser_around_the_ssrf_rules(
     sqlite_url: str, redis_url: str, mockserver: MockServer, workers: list[Worker]
 ) -> None:
-    """Rendering asked for in payload meta, with a context whose own proxy would skip the gate."""
+    """Rendering asked for in payload meta: the page's own fetches still meet the SSRF gate."""
     worker = Worker(sqlite_url, redis_url, "generic", SCRAPERQ_ALLOW_PRIVATE="127.0.0.1/32")
     workers.append(worker)
     port = free_port()
     target = f"http://127.0.0.2:{port}/secret"  # nothing listens there; the gate refuses before trying
     meta = {
         "playwright": True,
-        "playwright_context": "mine",
-        "playwright_context_kwargs": {"proxy": {"server": "direct://"}},
         "render_wait_for": "#done",  # both of the page's attempts have settled
     }
     worker.push(json.dumps({"url": mockserver(f"/js/guard.html?target={target}"), "meta": meta}))
