@@ -205,9 +205,7 @@ def _from_object(data: dict[str, Any], allow: AllowPrivate) -> StartPayload:
     if reserved:
         raise BadInput(f"payload meta may not set {reserved[0]!r} (scraperq sets it)")
     unsafe = sorted(
-        key
-        for key in meta
-        if key in UNSAFE_META or (key.startswith("playwright_") and key not in SAFE_PLAYWRIGHT_META)
+        key for key in meta if key in UNSAFE_META or (key.startswith("playwright_") and key not in SAFE_PLAYWRIGHT_META)
     )
     if unsafe:
         raise BadInput(f"payload meta may not set {unsafe[0]!r}: it would bypass a safety setting")
