@@ -92,3 +92,14 @@ def test_dates_decimals_sets_and_bytes_are_stored_as_json_values() -> None:
         "tags": ["a", "b"],
         "raw": "café",
     }
+
+
+def test_stored_json_drops_nul_characters_and_unpacks_nested_items() -> None:
+    import scrapy
+
+    from scraperq.pipelines.validate import to_json_dict
+
+    class Author(scrapy.Item):
+        name = scrapy.Field()
+
+    assert to_json_dict({"text": "a\x00b", "author": Author(name="Ann")}) == {"text": "ab", "author": {"name": "Ann"}}
