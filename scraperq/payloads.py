@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 import redis
 
-from scraperq.errors import BadInput, ConfigError, StorageUnavailable
+from scraperq.addresses import AllowPrivate, address_problem, parse_allow_private  # noqa: F401 - re-exported
+from scraperq.errors import BadInput, StorageUnavailable
 from scraperq.queue.defaults import START_URLS_KEY
 from scraperq.queue.taskrows import insert_pending
 from scraperq.storage.connection import utcnow
@@ -69,9 +70,6 @@ UNSAFE_META = frozenset(
 # page methods run in the browser; a payload may only ask for rendering itself.
 SAFE_PLAYWRIGHT_META = frozenset({"playwright"})
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-AllowPrivate = bool | tuple[IPNetwork, ...]
-
 
 @dataclass(frozen=True)
 class StartPayload:
@@ -81,41 +79,7 @@ class StartPayload:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-# -- addresses (the SSRF guard's rules for what can be seen without DNS) ------------------
-
-
-def parse_allow_private(raw: object) -> AllowPrivate:
-    """``SCRAPERQ_ALLOW_PRIVATE``: True (allow all), False (none) or the networks allowed."""
-    text = str(raw if raw is not None else "0").strip()
-    if text.lower() in ("", "0", "false", "no", "off"):
-        return False
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    networks = []
-    for part in text.split(","):
-        try:
-            networks.append(ipaddress.ip_network(part.strip(), strict=False))
-        except ValueError:
-            raise ConfigError(
-                f"SCRAPERQ_ALLOW_PRIVATE: {part.strip()!r} is not a network; use 0, 1 or a list like 127.0.0.0/8"
-            ) from None
-    return tuple(networks)
-
-
-def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _address_problem(ip.ipv4_mapped)
-    for test, words in (
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_link_local, "a link-local address"),
-        (ip.is_multicast, "a multicast address"),
-        (ip.is_unspecified, "an unspecified address"),
-        (ip.is_private, "a private address"),
-        (ip.is_reserved or not ip.is_global, "a reserved address"),
-    ):
-        if test:
-            return words
-    return None
+# -- addresses -------------------------------------------------------------------------
 
 
 def blocked_reason(url: str, allow: AllowPrivate) -> str | None:
@@ -130,7 +94,7 @@ def blocked_reason(url: str, allow: AllowPrivate) -> str | None:
             ip = ipaddress.ip_address(host)
         except ValueError:
             return None  # a name: the SSRF guard checks what it resolves to
-    problem = _address_problem(ip)
+    problem = address_problem(ip)
     if problem is None or (allow and any(ip in net for net in allow)):
         return None
     return f"blocked: {host} is {problem}"

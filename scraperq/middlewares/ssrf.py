@@ -23,7 +23,14 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
-from scraperq.errors import ConfigError
+from scraperq.addresses import (  # noqa: F401 - re-exported for the guard's users
+    AllowPrivate,
+    IPAddress,
+    IPNetwork,
+    address_problem,
+    check_address,
+    parse_allow_private,
+)
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -31,8 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ALLOWED_SCHEMES = ("http", "https")
 
 
@@ -42,55 +47,6 @@ class BlockedRequest(IgnoreRequest):
 
 class DNSLookupFailed(IgnoreRequest):
     """The host name does not resolve; not worth retrying."""
-
-
-def parse_allow_private(raw: object) -> bool | tuple[IPNetwork, ...]:
-    """``True`` for allow-all, ``False`` for none, or the networks allowed."""
-    text = str(raw if raw is not None else "0").strip()
-    if text.lower() in ("", "0", "false", "no", "off"):
-        return False
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    networks = []
-    for part in text.split(","):
-        try:
-            networks.append(ipaddress.ip_network(part.strip(), strict=False))
-        except ValueError:
-            raise ConfigError(
-                f"SCRAPERQ_ALLOW_PRIVATE: {part.strip()!r} is not a network; use 0, 1 or a list like 127.0.0.0/8"
-            ) from None
-    return tuple(networks)
-
-
-def address_problem(ip: IPAddress) -> str | None:
-    """Why ``ip`` is not a public address, or None when it is."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return address_problem(ip.ipv4_mapped)
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip.is_unspecified:
-        return "an unspecified address"
-    if ip.is_private:
-        return "a private address"
-    if ip.is_reserved or not ip.is_global:
-        return "a reserved address"
-    return None
-
-
-def check_address(ip: IPAddress, allow: bool | tuple[IPNetwork, ...]) -> str | None:
-    """The refusal message for ``ip``, or None when it may be fetched."""
-    if allow is True:
-        return None
-    problem = address_problem(ip)
-    if problem is None:
-        return None
-    if allow and any(ip in net for net in allow):
-        return None
-    return f"blocked: {ip} is {problem}"
 
 
 def check_url_scheme(url: str) -> str | None:
