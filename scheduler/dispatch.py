@@ -134,9 +134,11 @@ class Dispatcher:
     def _dispatch(self, run: ClaimedRun, record_failure: bool) -> Dispatched:
         errors: list[str] = []
         maybe_taken: list[Node] = []
+        # The run's tasks say they came from a schedule (tasks.source).
+        settings = {"SCRAPERQ_TASK_SOURCE": "schedule", **run.settings}
         for node in self.pool.ranked():
             try:
-                self.client.schedule(node, spider=run.spider, job_id=run.job_id, args=run.args, settings=run.settings)
+                self.client.schedule(node, spider=run.spider, job_id=run.job_id, args=run.args, settings=settings)
             except NodeError as exc:
                 errors.append(str(exc))
                 self.pool.note_failed(node, str(exc))

@@ -22,6 +22,9 @@ DATABASE_URL = None
 # Results and task updates are written in batches: one transaction per batch.
 SCRAPERQ_BATCH_SIZE = 100
 SCRAPERQ_BATCH_SECONDS = 1.0
+# tasks.source for the start URLs of this crawl; empty: cli, start or redis as it happens.
+# The scheduler daemon sets it to "schedule" on the jobs it dispatches.
+SCRAPERQ_TASK_SOURCE = ""
 
 # --- Queue --------------------------------------------------------------------------
 # Unset: Scrapy's in-process scheduler (one process). Set: the shared Redis queue.

@@ -169,6 +169,8 @@ def test_an_interval_schedule_runs_and_its_jobs_finish_with_results(
             # Each run crawls its start URL again, as a new task, and stores what it found.
             results = cur.execute("SELECT url FROM results WHERE job_id = %s", (run.scrapyd_job_id,)).fetchall()
             assert [r["url"] for r in results] == [url]
+            tasks = cur.execute("SELECT source FROM tasks WHERE job_id = %s", (run.scrapyd_job_id,)).fetchall()
+            assert [t["source"] for t in tasks] == ["schedule"]
     assert scrapyd[0].auth["SCRAPYD_PASSWORD"] not in daemon.log()
 
 

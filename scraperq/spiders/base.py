@@ -79,6 +79,10 @@ class TaskSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> TaskSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        # Who submitted the start URLs, for tasks.source ("schedule" when the scheduler ran it).
+        source = crawler.settings.get("SCRAPERQ_TASK_SOURCE")
+        if source:
+            spider.task_source = str(source)
         if crawler.settings.get("REDIS_URL"):
             from scraperq.queue.connection import check_connection
 
