@@ -18,7 +18,7 @@ or exception, after retries and redirects had their turn.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -112,25 +112,19 @@ class TaskSpiderMiddleware:
                 obj.meta[TASK_ROOT] = True
             yield obj
 
-    async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        request = response.request
-        assert request is not None
-        task_id = request.meta.get(TASK_ID)
-        fingerprint = self.crawler.request_fingerprinter.fingerprint(request).hex()
-        index = 0
+    # Both forms, so a spider with a plain generator callback keeps Scrapy's whole
+    # middleware chain synchronous (cheaper per response than the async path).
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
+        output = _ResponseOutput(self.store, response)
+        for obj in result:
+            yield output.see(obj)
+        output.done()
+
+    async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        output = _ResponseOutput(self.store, response)
         async for obj in result:
-            if isinstance(obj, Request):
-                if obj.meta.get(TASK_ID) is None and task_id is not None:
-                    obj.meta[TASK_ID] = task_id
-                    obj.meta[TASK_ROOT] = False
-            else:
-                # The item's position in this response keeps it distinct from its siblings
-                # and identical across a re-delivery of the same request.
-                self.store.item_context[id(obj)] = ItemContext(task_id, response.url, f"{fingerprint}:{index}")
-                index += 1
-            yield obj
-        if request.meta.get(TASK_ROOT) and task_id is not None:
-            self.store.task_event(int(task_id), "completed", attempts_of(request))
+            yield output.see(obj)
+        output.done()
 
     def process_spider_exception(self, response: Response, exception: Exception) -> None:
         request = response.request
@@ -142,3 +136,34 @@ class TaskSpiderMiddleware:
         reason = f"parse error: {type(exception).__name__}" + (f": {text[0]}" if text else "")
         self.store.task_event(int(request.meta[TASK_ID]), "failed", attempts_of(request), reason)
         return None
+
+
+class _ResponseOutput:
+    """What one response's callback produced: followed requests inherit its task, items
+    are noted with their origin for the store pipeline, and a task's own page completes it."""
+
+    def __init__(self, store: CrawlStore, response: Response) -> None:
+        request = response.request
+        assert request is not None
+        self.store = store
+        self.request = request
+        self.url = response.url
+        self.task_id = request.meta.get(TASK_ID)
+        self.fingerprint = store.crawler.request_fingerprinter.fingerprint(request).hex()
+        self.index = 0
+
+    def see(self, obj: Any) -> Any:
+        if isinstance(obj, Request):
+            if obj.meta.get(TASK_ID) is None and self.task_id is not None:
+                obj.meta[TASK_ID] = self.task_id
+                obj.meta[TASK_ROOT] = False
+        else:
+            # The item's position in this response keeps it distinct from its siblings
+            # and identical across a re-delivery of the same request.
+            self.store.item_context[id(obj)] = ItemContext(self.task_id, self.url, f"{self.fingerprint}:{self.index}")
+            self.index += 1
+        return obj
+
+    def done(self) -> None:
+        if self.request.meta.get(TASK_ROOT) and self.task_id is not None:
+            self.store.task_event(int(self.task_id), "completed", attempts_of(self.request))
