@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -188,7 +189,7 @@ class Database:
         conn.row_factory = sqlite3.Row
         try:
             # WAL lets the CLI read while a crawl writes; NORMAL sync is safe under WAL.
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:  # not a database file, or the file is locked or unreadable
@@ -260,3 +261,22 @@ class Cursor:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a database file to WAL once; the mode is stored in the file.
+
+    Changing the journal mode needs the file to itself and SQLite does not wait for
+    that (no busy timeout), so processes opening a new database together take turns.
+    """
+    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
