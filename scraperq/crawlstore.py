@@ -22,7 +22,7 @@ from scrapy.utils.defer import deferred_to_future
 from twisted.internet import task, threads
 
 from scraperq.storage import database_url, open_database
-from scraperq.storage.connection import utcnow
+from scraperq.storage.connection import JsonText, utcnow
 from scraperq.storage.results import ResultRow
 from scraperq.storage.tasks import NewTask, insert_tasks
 from scraperq.storage.writer import BatchWriter, TaskEvent
@@ -104,7 +104,7 @@ class CrawlStore:
 
     # -- results -----------------------------------------------------------------
 
-    def add_result(self, ctx: ItemContext, data: dict[str, Any]) -> None:
+    def add_result(self, ctx: ItemContext, data: dict[str, Any] | JsonText) -> None:
         assert ctx.task_id is not None
         spider = self.crawler.spider
         row = ResultRow(

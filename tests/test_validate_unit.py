@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from scrapy import Spider
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from scraperq.pipelines.validate import ValidatePipeline, to_json_dict
+from scraperq.pipelines.validate import ValidatePipeline, stored_json
 
 
 class Book(scrapy.Item):
@@ -85,7 +86,7 @@ def test_dates_decimals_sets_and_bytes_are_stored_as_json_values() -> None:
         "tags": ("a", "b"),
         "raw": b"caf\xc3\xa9",
     }
-    assert to_json_dict(item) == {
+    assert json.loads(stored_json(item)) == {
         "when": "2024-05-01T12:00:00+00:00",
         "day": "2024-05-01",
         "price": 9.5,
@@ -97,9 +98,11 @@ def test_dates_decimals_sets_and_bytes_are_stored_as_json_values() -> None:
 def test_stored_json_drops_nul_characters_and_unpacks_nested_items() -> None:
     import scrapy
 
-    from scraperq.pipelines.validate import to_json_dict
-
     class Author(scrapy.Item):
         name = scrapy.Field()
 
-    assert to_json_dict({"text": "a\x00b", "author": Author(name="Ann")}) == {"text": "ab", "author": {"name": "Ann"}}
+    assert json.loads(stored_json({"text": "a\x00b", "author": Author(name="Ann")})) == {
+        "text": "ab",
+        "author": {"name": "Ann"},
+    }
+    assert json.loads(stored_json({"text": "a\\u0000b"})) == {"text": "a\\u0000b"}  # the six characters stay

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from scraperq.crawlstore import CrawlStore
-from scraperq.pipelines.validate import to_json_dict
+from scraperq.pipelines.validate import stored_json
 
 logger = logging.getLogger(__name__)
 
@@ -31,5 +31,7 @@ class StorePipeline:
             self.crawler.stats.inc_value("scraperq/items/without_task")
             logger.warning("Not storing an item that belongs to no task: %r", item)
             return item
-        self.store.add_result(ctx, to_json_dict(item))
+        # Encoded here, on the crawl's thread, once: the batch writer's thread passes the
+        # text on untouched instead of encoding every item while holding the interpreter lock.
+        self.store.add_result(ctx, stored_json(item))
         return item

@@ -20,6 +20,7 @@ from itemadapter import ItemAdapter, is_item
 from scrapy.exceptions import DropItem
 
 from scraperq.pipelines.invalid import InvalidItemLog
+from scraperq.storage.connection import JsonText
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +61,12 @@ def to_json_text(item: Any) -> str:
         raise ValueError("a field holds NaN or infinity, which JSON cannot store") from None
 
 
-def to_json_dict(item: Any) -> dict[str, Any]:
-    """The item as plain JSON data (round-tripped, so what is stored is what you get back)."""
+def stored_json(item: Any) -> JsonText:
+    """The item as the JSON text stored for it: NUL characters dropped (ValueError, TypeError as to_json_text)."""
     text = to_json_text(item)
-    data = json.loads(text)
-    return _without_nul(data) if "\\u0000" in text else data
+    if "\\u0000" in text:  # rare: decode, clean and encode again rather than edit escapes in place
+        return JsonText(json.dumps(_without_nul(json.loads(text)), ensure_ascii=False))
+    return JsonText(text)
 
 
 def missing_required(item: Any) -> list[str]:

@@ -74,6 +74,21 @@ sqlite3.register_adapter(datetime, _adapt_datetime)
 sqlite3.register_converter("TIMESTAMPTZ", _convert_timestamp)
 
 
+class JsonText(str):
+    """JSON that is encoded already (an item the pipelines encoded): stored as it is, not encoded again."""
+
+
+def json_text(value: Any) -> str:
+    """``value`` as JSON text: :class:`JsonText` as it is, anything else encoded."""
+    if isinstance(value, JsonText):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
 class Database:
     """A dialect-aware handle: ``with db.transaction() as cur: cur.execute(sql, params)``.
 
@@ -209,12 +224,12 @@ class Database:
     # -- value helpers -----------------------------------------------------------
 
     def json_param(self, value: Any) -> Any:
-        """A JSON value as a query parameter for this dialect."""
+        """A JSON value as a query parameter for this dialect (:class:`JsonText` goes as it is)."""
         if self.dialect == "postgresql":
             from psycopg.types.json import Jsonb
 
-            return Jsonb(value)
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            return Jsonb(value, dumps=_as_is) if isinstance(value, JsonText) else Jsonb(value)
+        return json_text(value)
 
     @staticmethod
     def json_value(stored: Any) -> Any:

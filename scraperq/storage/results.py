@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from scraperq.storage.connection import Cursor, Database
+from scraperq.storage.connection import Cursor, Database, JsonText, json_text
 from scraperq.storage.tasks import add_item_counts
 
 _INSERT_CHUNK = 200
@@ -25,7 +25,7 @@ class ResultRow:
     task_id: int
     spider: str
     url: str
-    data: dict[str, Any]
+    data: dict[str, Any] | JsonText
     scraped_at: datetime
     fingerprint: str
     job_id: str | None = None
@@ -37,20 +37,46 @@ def insert_results(cur: Cursor, rows: Sequence[ResultRow]) -> int:
     Returns how many rows were new.
     """
     inserted: Counter[int] = Counter()
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start : start + _INSERT_CHUNK]
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-        params: list[Any] = []
-        for r in chunk:
-            params += [r.task_id, r.spider, r.url, cur.db.json_param(r.data), r.scraped_at, r.fingerprint, r.job_id]
-        new = cur.execute(
-            "INSERT INTO results (task_id, spider, url, data, scraped_at, fingerprint, job_id)"
-            f" VALUES {values} ON CONFLICT (task_id, fingerprint) DO NOTHING RETURNING task_id",
-            params,
-        ).fetchall()
-        inserted.update(int(r["task_id"]) for r in new)
+    if cur.db.dialect == "postgresql":
+        inserted.update(_insert_postgresql(cur, rows))
+    else:
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            params = [value for r in chunk for value in _values(r)]
+            new = cur.execute(
+                f"INSERT INTO results ({_COLUMNS}) VALUES {values}"
+                " ON CONFLICT (task_id, fingerprint) DO NOTHING RETURNING task_id",
+                params,
+            ).fetchall()
+            inserted.update(int(r["task_id"]) for r in new)
     add_item_counts(cur, sorted(inserted.items()))
     return sum(inserted.values())
+
+
+def _values(r: ResultRow) -> tuple[Any, ...]:
+    return (r.task_id, r.spider, r.url, json_text(r.data), r.scraped_at, r.fingerprint, r.job_id)
+
+
+_COLUMNS = "task_id, spider, url, data, scraped_at, fingerprint, job_id"
+
+# One array per column: the statement text is the same for any batch size, so psycopg
+# parses it once (a VALUES list of hundreds of placeholders is parsed anew, in Python,
+# on every batch, holding the interpreter lock the crawl needs).
+_INSERT_UNNEST = (
+    f"INSERT INTO results ({_COLUMNS})"
+    " SELECT task_id, spider, url, data::jsonb, scraped_at, fingerprint, job_id"
+    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])"
+    f" AS r({_COLUMNS})"
+    " ON CONFLICT (task_id, fingerprint) DO NOTHING RETURNING task_id"
+)
+
+
+def _insert_postgresql(cur: Cursor, rows: Sequence[ResultRow]) -> list[int]:
+    if not rows:
+        return []
+    columns = [list(column) for column in zip(*map(_values, rows), strict=True)]
+    return [int(r["task_id"]) for r in cur.execute(_INSERT_UNNEST, columns).fetchall()]
 
 
 def iter_results(
