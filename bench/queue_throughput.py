@@ -10,7 +10,7 @@ followed) over the same site (``bench/static_site.py``: a few thousand linked
 pages in memory, served by asyncio) with the project's concurrency settings:
 
 (a)  bare Scrapy: Scrapy's in-memory scheduler and dupefilter, none of scraperq's
-     middlewares, no item pipeline (items are dropped);
+     middlewares or extensions, no item pipeline (items are dropped);
 (b)  stock scrapy-redis 0.9.1: its scheduler and dupefilter (pickled requests), same
      bare middlewares, no pipeline; one and two workers;
 (c)  scraperq as deployed: the Redis queue with leases, the task middlewares and the
@@ -67,6 +67,7 @@ BARE = [
     "-s", "ITEM_PIPELINES={}",
     "-s", "DOWNLOADER_MIDDLEWARES={}",
     "-s", "SPIDER_MIDDLEWARES={}",
+    "-s", "EXTENSIONS={}",
 ]  # fmt: skip
 STOCK = [
     "-s", "SCHEDULER=scrapy_redis.scheduler.Scheduler",
@@ -76,6 +77,7 @@ STOCK = [
     "-s", "ITEM_PIPELINES={}",
     "-s", "DOWNLOADER_MIDDLEWARES={}",
     "-s", "SPIDER_MIDDLEWARES={}",
+    "-s", "EXTENSIONS={}",
 ]  # fmt: skip
 FOLLOW = ["-a", "follow=same-host", "-a", "depth=100"]
 

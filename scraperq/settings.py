@@ -162,6 +162,11 @@ ITEM_PIPELINES = {
     "scraperq.pipelines.validate.ValidatePipeline": 100,
     "scraperq.pipelines.store.StorePipeline": 900,
 }
+EXTENSIONS = {
+    "scraperq.extensions.FreezeStartupObjects": 0,
+}
+# Keep start-up objects out of the garbage collector's full passes (extensions.py says why).
+SCRAPERQ_GC_FREEZE = True
 
 # --- Scrapy defaults we pin -------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
