@@ -39,8 +39,9 @@ REDIS_PARAMS = {}
 SCRAPERQ_LEASE_SECONDS = 30.0
 # Deliveries that ended with the worker gone before an entry is dead-lettered.
 SCRAPERQ_MAX_DELIVERIES = 5
-# Entries a worker takes per round trip; an idle worker looks for work this often.
-SCRAPERQ_QUEUE_PREFETCH = 4
+# Entries a worker keeps ready for its engine (at most CONCURRENT_REQUESTS, so a busy
+# worker never sits on work an idle one could start); an idle worker looks for work this often.
+SCRAPERQ_QUEUE_PREFETCH = 16
 SCRAPERQ_QUEUE_POLL_SECONDS = 0.5
 # Start payloads turned into tasks per round trip, and only while fewer requests wait.
 SCRAPERQ_FEED_BATCH = 100

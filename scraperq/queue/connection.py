@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+import redis.asyncio
 from scrapy_redis.connection import get_redis
 
 from scraperq.errors import ConfigError, StorageUnavailable
@@ -53,6 +54,14 @@ def client_from_settings(settings: Any, *, check: bool = True) -> redis.Redis:
             client.close()
             raise StorageUnavailable(f"cannot connect to Redis at {redact_url(url)}: {describe_error(exc)}") from None
     return client
+
+
+def async_client_from_settings(settings: Any) -> redis.asyncio.Redis:
+    """A client of the same server with the same options, for calls made on the reactor's asyncio loop."""
+    params = dict(defaults.REDIS_PARAMS)
+    params.update(settings.getdict("REDIS_PARAMS") if hasattr(settings, "getdict") else {})
+    params.pop("redis_cls", None)  # scrapy-redis' option: a synchronous class
+    return redis.asyncio.Redis.from_url(redis_url(settings) or "", **params)
 
 
 def describe_error(exc: BaseException) -> str:

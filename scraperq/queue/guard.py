@@ -46,28 +46,34 @@ class RedisGuard:
 
     def call(self, call: Callable[[], T], *, holding: str = "") -> T | None:
         """``call()``, or None while Redis is away; ``holding`` says what waits, for the log."""
-        now = time.monotonic()
-        if now < self._down_until:
+        if not self.available():
             return None
         try:
             result = call()
         except redis.RedisError as exc:
-            self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else FIRST_BACKOFF)
-            self._down_until = now + self._backoff
-            logger.warning(
-                "Redis at %s is unreachable or refusing (%s)%s; trying again in %.1fs",
-                self.where,
-                describe_error(exc),
-                f"; holding {holding}" if holding else "",
-                self._backoff,
-            )
-            if self.stats is not None:
-                self.stats.inc_value("scraperq/queue/redis_errors")
+            self.failed(exc, holding=holding)
             return None
+        self.succeeded()
+        return result
+
+    def failed(self, exc: BaseException, *, holding: str = "") -> None:
+        """A call failed: log it and back off (also for calls made elsewhere, such as the Redis thread)."""
+        self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else FIRST_BACKOFF)
+        self._down_until = time.monotonic() + self._backoff
+        logger.warning(
+            "Redis at %s is unreachable or refusing (%s)%s; trying again in %.1fs",
+            self.where,
+            describe_error(exc),
+            f"; holding {holding}" if holding else "",
+            self._backoff,
+        )
+        if self.stats is not None:
+            self.stats.inc_value("scraperq/queue/redis_errors")
+
+    def succeeded(self) -> None:
         if self._backoff:
             logger.info("Redis at %s is back", self.where)
             self._backoff = 0.0
-        return result
 
 
 def upkeep_loop(step: Callable[[], None], interval: float, *, now: bool = False) -> task.LoopingCall:

@@ -71,6 +71,8 @@ class LeaseKeeper:
             self.give_up(reclaimed.exhausted)
 
     def give_back_unknown(self) -> None:
+        if self.scheduler.round_trip_in_flight():
+            return  # entries a take on its way holds would look unknown: next beat
         held = self.guard.call(self.queue.held_ids)
         if not held:
             return

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+import redis.asyncio
 from redis.commands.core import Script
 
 from scraperq.queue import defaults, scripts
@@ -87,6 +88,23 @@ class QueueSizes:
     held: int
     workers: int
     dead: int
+
+
+ScriptCall = tuple[str, Script, list[Any], list[Any]]  # step name, script, keys, arguments
+
+
+async def _pipeline_async(client: redis.asyncio.Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for _, script, keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    return list(await pipe.execute(raise_on_error=False))
+
+
+def _raise_first_error(results: list[Any]) -> list[Any]:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 def new_worker_id() -> str:
@@ -161,9 +179,37 @@ class RedisQueue:
         that produced them is acknowledged. Taking renews the lease even when ``take``
         is 0, so a busy worker's lease never runs out between heartbeats.
         """
+        calls = self._exchange_calls(push, ack, release, take)
+        return self._exchanged(calls, self._run_scripts(calls))
+
+    async def exchange_async(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        push: Sequence[PushItem] = (),
+        ack: Iterable[Entry] = (),
+        release: Iterable[str] = (),
+        take: int = 0,
+    ) -> Exchanged:
+        """:meth:`exchange` through an asyncio client of the same server: the caller's loop
+        goes on with other work while Redis runs the scripts."""
+        calls = self._exchange_calls(push, ack, release, take)
+        if not self._scripts_loaded:
+            self.load_scripts()
+        results = await _pipeline_async(client, calls)
+        missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+        if missing:
+            self.load_scripts()
+            for i, result in zip(missing, await _pipeline_async(client, [calls[i] for i in missing]), strict=True):
+                results[i] = result
+        return self._exchanged(calls, _raise_first_error(results))
+
+    def _exchange_calls(
+        self, push: Sequence[PushItem], ack: Iterable[Entry], release: Iterable[str], take: int
+    ) -> list[ScriptCall]:
         acks = [a for entry in ack for a in (entry.id, entry.task_field)]
         releases = list(release)
-        calls: list[tuple[str, Script, list[Any], list[Any]]] = []
+        calls: list[ScriptCall] = []
         if push:
             calls.append(("push", self._push, self._push_keys(), self._push_args(push)))
         if acks:
@@ -172,8 +218,12 @@ class RedisQueue:
             calls.append(("release", self._release, [self.held_key, self.keys.requests], releases))
         pop_keys = [self.keys.requests, self.keys.delayed, self.keys.workers, self.held_key]
         calls.append(("take", self._pop, pop_keys, [self.lease_seconds, self.worker, max(0, int(take))]))
+        return calls
+
+    @staticmethod
+    def _exchanged(calls: Sequence[ScriptCall], results: Sequence[Any]) -> Exchanged:
         done = Exchanged()
-        for step, result in zip([c[0] for c in calls], self._run_scripts(calls), strict=True):
+        for (step, *_), result in zip(calls, results, strict=True):
             if step == "push":
                 done.pushed, done.filtered, done.stale = (int(n) for n in result)
             elif step == "ack":
@@ -184,7 +234,7 @@ class RedisQueue:
                 done.taken = [Entry.parse(m) for m in result]
         return done
 
-    def _run_scripts(self, calls: Sequence[tuple[str, Script, list[Any], list[Any]]]) -> list[Any]:
+    def _run_scripts(self, calls: Sequence[ScriptCall]) -> list[Any]:
         """EVALSHA each call in one pipeline; results in order.
 
         redis-py's script support in pipelines asks ``SCRIPT EXISTS`` before every
@@ -201,12 +251,9 @@ class RedisQueue:
             self.load_scripts()
             for i, result in zip(missing, self._pipeline([calls[i] for i in missing]), strict=True):
                 results[i] = result
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return results
+        return _raise_first_error(results)
 
-    def _pipeline(self, calls: Sequence[tuple[str, Script, list[Any], list[Any]]]) -> list[Any]:
+    def _pipeline(self, calls: Sequence[ScriptCall]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for _, script, keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)

@@ -22,9 +22,14 @@ the seen-set in ``NAME:dupefilter``) and fixes what loses work there:
 * Redis going away is logged and waited out with backoff (:mod:`~scraperq.queue.guard`);
   nothing is acknowledged until it is back, so nothing acknowledged is lost.
 
-Work enters a worker two ways: the engine asks (:meth:`next_request` takes up to
-``SCRAPERQ_QUEUE_PREFETCH`` entries per round trip), and an idle worker polls
-every ``SCRAPERQ_QUEUE_POLL_SECONDS`` and hands what it takes to ``engine.crawl``.
+The crawl does not wait for Redis: round trips run on the reactor's asyncio loop
+(an asyncio Redis client), one at a time and in order, while the worker goes on.
+It keeps up to ``SCRAPERQ_QUEUE_PREFETCH`` entries ready for the engine and asks
+for more while it still has some, sending buffered pushes and acknowledgements
+along; when nothing is ready the engine is told as soon as entries arrive. An idle
+worker looks for work every ``SCRAPERQ_QUEUE_POLL_SECONDS``. Closing waits for the
+round trip on its way. It needs Twisted's asyncio reactor (the project's
+``TWISTED_REACTOR``, which scrapy-playwright needs as well).
 A crawl started with URLs (``-a url=``) works on the shared queue until its own
 tasks have nothing left in it, then finishes; a worker (no URLs, see
 ``TaskSpider``) also turns ``NAME:start_urls`` payloads into tasks
@@ -39,23 +44,28 @@ the feeder's settings.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
 from collections.abc import Container
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import redis
 from scrapy import Request, signals
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.utils.misc import build_from_crawler, load_object
+from scrapy.utils.reactor import is_asyncio_reactor_installed
+from twisted.internet.defer import Deferred
 
 from scraperq.crawlstore import CrawlStore
 from scraperq.errors import ConfigError
 from scraperq.middlewares.retry import NOT_BEFORE
 from scraperq.middlewares.tasks import TASK_ROOT
 from scraperq.queue import defaults
-from scraperq.queue.connection import client_from_settings, redis_url
+from scraperq.queue.connection import async_client_from_settings, client_from_settings, redis_url
 from scraperq.queue.dupefilter import TaskDupeFilter, task_of
 from scraperq.queue.entries import REQUEST, START, Entry
 from scraperq.queue.feeder import StartFeeder
@@ -63,9 +73,17 @@ from scraperq.queue.guard import RedisGuard, upkeep_loop
 from scraperq.queue.keys import QueueKeys
 from scraperq.queue.leases import LeaseKeeper
 from scraperq.queue.local import DelayingScheduler
-from scraperq.queue.redisqueue import SEEN_CHECK, SEEN_IGNORE, SEEN_RECORD, PushItem, RedisQueue, dead_letter
+from scraperq.queue.redisqueue import (
+    SEEN_CHECK,
+    SEEN_IGNORE,
+    SEEN_RECORD,
+    Exchanged,
+    PushItem,
+    RedisQueue,
+    dead_letter,
+)
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
-from scraperq.queue.tracking import POLLED, HeldEntries
+from scraperq.queue.tracking import HeldEntries
 from scraperq.storage.connection import redact_url
 
 if TYPE_CHECKING:
@@ -76,6 +94,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1  # how often finished entries are settled and buffered writes sent
+
+
+@dataclass
+class _RoundTrip:
+    """One exchange on its way to Redis: what it carries, until its answer is in."""
+
+    pushes: list[PushItem]
+    acks: list[Entry]
+    releases: list[str]
+    take: int
+    task: asyncio.Future[Exchanged] = field(init=False)
+
+    def holding(self) -> str:
+        return f"{len(self.pushes)} requests to queue and {len(self.acks)} acknowledgements"
 
 
 class Scheduler(BaseScheduler):
@@ -95,6 +127,7 @@ class RedisScheduler(BaseScheduler):
         client: Any,
         dupefilter: Any,
         *,
+        async_client: Any,
         lease_seconds: float = defaults.LEASE_SECONDS,
         max_deliveries: int = defaults.MAX_DELIVERIES,
         prefetch: int = defaults.PREFETCH,
@@ -130,22 +163,31 @@ class RedisScheduler(BaseScheduler):
         self._own_checked = 0.0
         self._own_pending = True
         self._last_empty_take = 0.0
-        self._last_poll = 0.0
         self._unserializable_logged = False
         self._tick_loop: LoopingCall | None = None
+        self._async_client = async_client
+        self._in_flight: _RoundTrip | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
         settings = crawler.settings
+        if not is_asyncio_reactor_installed():
+            raise ConfigError(
+                "the shared queue needs TWISTED_REACTOR = 'twisted.internet.asyncioreactor.AsyncioSelectorReactor'"
+            )
         client = client_from_settings(settings)
         dupefilter = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
         return cls(
             crawler,
             client,
             dupefilter,
+            async_client=async_client_from_settings(settings),
             lease_seconds=settings.getfloat("SCRAPERQ_LEASE_SECONDS", defaults.LEASE_SECONDS),
             max_deliveries=settings.getint("SCRAPERQ_MAX_DELIVERIES", defaults.MAX_DELIVERIES),
-            prefetch=settings.getint("SCRAPERQ_QUEUE_PREFETCH", defaults.PREFETCH),
+            prefetch=min(
+                settings.getint("SCRAPERQ_QUEUE_PREFETCH", defaults.PREFETCH),
+                settings.getint("CONCURRENT_REQUESTS", defaults.PREFETCH),
+            ),
             poll_seconds=settings.getfloat("SCRAPERQ_QUEUE_POLL_SECONDS", defaults.POLL_SECONDS),
             seen_ttl=settings.getint("SCRAPERQ_SEEN_TTL", defaults.SEEN_TTL),
             dead_max=settings.getint("SCRAPERQ_DEAD_MAX", defaults.DEAD_MAX),
@@ -170,7 +212,8 @@ class RedisScheduler(BaseScheduler):
                 " and a request can be marked seen without being queued",
                 type(self.df).__name__,
             )
-        if not isinstance(getattr(getattr(self.crawler.engine, "_slot", None), "inprogress", None), set):
+        slot = getattr(self.crawler.engine, "_slot", None)
+        if not isinstance(getattr(slot, "inprogress", None), set) or not hasattr(slot, "nextcall"):
             raise ConfigError("this Scrapy version does not expose the engine's requests in progress")
         self.feeder = StartFeeder.from_scheduler(self)
         self.leases = LeaseKeeper(self)
@@ -186,12 +229,19 @@ class RedisScheduler(BaseScheduler):
             self.lease_seconds,
         )
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str) -> Deferred[None] | None:
         """Settle what finished, give back the rest, leave; never delete shared keys."""
         self.closing = True
         self.feeder.stop()
         if self._tick_loop is not None and self._tick_loop.running:
             self._tick_loop.stop()
+        if self._in_flight is not None:  # its answer first (taken in by _answered)
+            waiting: Deferred[None] = Deferred.fromFuture(self._in_flight.task)
+            return waiting.addBoth(lambda _: self._close_now())
+        self._close_now()
+        return None
+
+    def _close_now(self) -> None:
         # The engine finishes every request it has before closing the scheduler.
         finished = self.held.finished(())
         self._releases.extend(entry.id for entry in self.held.not_started())
@@ -199,17 +249,13 @@ class RedisScheduler(BaseScheduler):
         self.store.after_commit(partial(self._settle_last, finished))
 
     def has_pending_requests(self) -> bool:
-        if self._memory or self._pushes or self.held.ready_count():
+        if self._memory or self._pushes or self._in_flight or self.held.ready_count():
             return True
         if self.worker_mode:
             return True
         return self._own_tasks_pending()
 
     def enqueue_request(self, request: Request) -> bool:
-        held = self.held.of(request)
-        if held is not None and held.state == POLLED:
-            self.held.make_ready(held)  # taken by the poller, entering through engine.crawl()
-            return True
         handoff = self.held.handoff(request)
         if not request.dont_filter and self._seen_here(request):
             self.df.log(request, self.spider)
@@ -227,16 +273,15 @@ class RedisScheduler(BaseScheduler):
             self._own_tasks.add(item.task)
             self._own_pending = True
         if len(self._pushes) >= 500:
-            self._sync(take=0)
+            self._send(take=0)
         return True
 
     def next_request(self) -> Request | None:
         if self._memory:
             return self._memory.popleft()
         held = self.held.next_ready()
-        if held is None and self._may_take() and self._worth_asking():
-            self._sync(take=self.prefetch)
-            held = self.held.next_ready()
+        if self._running_low():
+            self._send(take=self.prefetch - self.held.ready_count())  # ask ahead: the engine gets them when they arrive
         if held is None:
             return None
         self.count("scheduler/dequeued/redis")
@@ -292,13 +337,22 @@ class RedisScheduler(BaseScheduler):
     def _may_take(self) -> bool:
         return not self.closing and (self.worker_mode or self._own_tasks_pending())
 
-    def _worth_asking(self) -> bool:
-        """Skip a round trip when the queue was just found empty and nothing was added since."""
-        return bool(self._pushes) or time.monotonic() - self._last_empty_take >= self.poll_seconds / 5
+    def _running_low(self) -> bool:
+        """Whether to ask Redis for more entries now (the caller starts a round trip)."""
+        # At half the prefetch: answers come back on the next turn of a busy reactor
+        # (milliseconds), and an engine that finds nothing ready idles its slots.
+        if self.held.ready_count() > self.prefetch // 2 or self._memory or not self._may_take():
+            return False
+        if self._pushes:
+            return True  # new work of our own on its way: the queue is not empty
+        # The queue was found empty: ask again shortly while pages are in progress (they
+        # may add work, here or on other workers), every poll interval when idle.
+        wait = self.poll_seconds / 5 if self._in_engine() else self.poll_seconds
+        return time.monotonic() - self._last_empty_take >= wait
 
-    def _take(self, entries: list[Entry], *, polled: bool) -> list[Request]:
-        """Track taken entries; requests to hand to the engine when ``polled``."""
-        requests, starts, letters = [], [], []
+    def _take(self, entries: list[Entry]) -> int:
+        """Track taken entries, ready for the engine; how many requests that made."""
+        taken, starts, letters = 0, [], []
         for entry in entries:
             if entry.kind == START:
                 starts.append(entry)
@@ -316,24 +370,19 @@ class RedisScheduler(BaseScheduler):
                 )
                 letters.append((entry, letter))
                 continue
-            self.held.add(entry, request, polled=polled)
-            requests.append(request)
+            self.held.add(entry, request)
+            taken += 1
         if letters:
             self.dead_letter_entries(letters)
         if starts:
             self.feeder.redelivered(starts)
-        return requests
+        return taken
 
-    def _poll(self) -> None:
-        """An idle worker looks for work and hands it to the engine (which would wait 5 s)."""
-        engine = self.crawler.engine
-        if engine is None or self.held.ready_count() or self._memory or engine.needs_backout():
-            return
-        if not self._may_take() or time.monotonic() - self._last_poll < self.poll_seconds:
-            return
-        self._last_poll = time.monotonic()
-        for request in self._sync(take=self.prefetch, polled=True):
-            engine.crawl(request)
+    def _wake_engine(self) -> None:
+        """Have the engine ask for requests now (it would otherwise wait up to 5 s)."""
+        slot = getattr(self.crawler.engine, "_slot", None)
+        if slot is not None:
+            slot.nextcall.schedule()
 
     # -- settling -----------------------------------------------------------------------
 
@@ -344,9 +393,7 @@ class RedisScheduler(BaseScheduler):
         finished = self.held.finished(self._in_engine())
         if finished:
             self._settle_after_commit(finished)
-        if self._pushes or self._acks or self._releases:
-            self._sync(take=0)
-        self._poll()
+        self._pump()
 
     def _in_engine(self) -> Container[Request]:
         # Scrapy has no signal for "this request is completely done". Its engine keeps
@@ -379,6 +426,7 @@ class RedisScheduler(BaseScheduler):
             logger.info("Gave back %d unfinished entries to the queue", returned)
         self.leases.stop()
         self.client.close()
+        asyncio.ensure_future(self._async_client.aclose())
 
     def dead_letter_entries(self, letters: list[tuple[Entry, str]]) -> None:
         done = self.guard.call(partial(self.queue.dead_letter, letters))
@@ -390,9 +438,14 @@ class RedisScheduler(BaseScheduler):
 
     def known_entry_ids(self) -> set[str]:
         """Every held entry this worker has in hand, whatever it is doing with it."""
-        known = {h.entry.id for h in self.held} | self._settling | set(self._releases) | self.feeder.busy
-        known.update(entry.id for entry in self._acks)
-        known.update(item.handoff.id for item in self._pushes if item.handoff is not None)
+        known = {h.entry.id for h in self.held} | self._settling | self.feeder.busy
+        trips = [(self._pushes, self._acks, self._releases)]
+        if self._in_flight is not None:
+            trips.append((self._in_flight.pushes, self._in_flight.acks, self._in_flight.releases))
+        for pushes, acks, releases in trips:
+            known.update(entry.id for entry in acks)
+            known.update(releases)
+            known.update(item.handoff.id for item in pushes if item.handoff is not None)
         return known
 
     def count(self, stat: str, value: int = 1) -> None:
@@ -401,15 +454,62 @@ class RedisScheduler(BaseScheduler):
 
     # -- the round trip -------------------------------------------------------------------
 
-    def _sync(self, *, take: int, polled: bool = False) -> list[Request]:
-        """Send buffered pushes, acknowledgements and releases; take ``take`` entries."""
+    def _pump(self) -> None:
+        """Start a round trip if anything waits to be sent or the worker runs low."""
+        take = self.prefetch - self.held.ready_count() if self._running_low() else 0
+        if take or self._pushes or self._acks or self._releases:
+            self._send(take=take)
+
+    def _send(self, *, take: int) -> None:
+        """Send buffered pushes, acknowledgements and releases, and take ``take`` entries,
+        without waiting; unless a round trip is on its way or Redis is backing off."""
+        if self._in_flight is not None or self.closing or not self.guard.available():
+            return
+        trip = _RoundTrip(self._pushes, self._acks, self._releases, take)
+        self._pushes, self._acks, self._releases = [], [], []
+        self._in_flight = trip
+        exchange = self.queue.exchange_async(
+            self._async_client, push=trip.pushes, ack=trip.acks, release=trip.releases, take=take
+        )
+        trip.task = asyncio.ensure_future(exchange)
+        trip.task.add_done_callback(lambda _: self._answered(trip))
+
+    def _answered(self, trip: _RoundTrip) -> None:
+        """Take in the answer of ``trip``."""
+        if self._in_flight is not trip:
+            return
+        self._in_flight = None
+        error = ConnectionError("the round trip was cancelled") if trip.task.cancelled() else trip.task.exception()
+        if error is not None:  # keep what it carried for the next try, in order
+            self._pushes[:0], self._acks[:0], self._releases[:0] = trip.pushes, trip.acks, trip.releases
+            if not isinstance(error, redis.RedisError):
+                logger.error("Queue round trip failed", exc_info=error)
+            self.guard.failed(error, holding=trip.holding())
+            return
+        self.guard.succeeded()
+        done = trip.task.result()
+        self._count_exchange(done, take=trip.take)
+        if self._take(done.taken):
+            self._wake_engine()
+        if not self.closing:
+            self._pump()  # what was buffered meanwhile, or more work if still low
+
+    def round_trip_in_flight(self) -> bool:
+        return self._in_flight is not None
+
+    def _sync(self, *, take: int) -> None:
+        """A round trip made here, waiting for Redis: for closing."""
         pushes, acks, releases = self._pushes, self._acks, self._releases
         self._pushes, self._acks, self._releases = [], [], []
         exchange = partial(self.queue.exchange, push=pushes, ack=acks, release=releases, take=take)
         done = self.guard.call(exchange, holding=f"{len(pushes)} requests to queue and {len(acks)} acknowledgements")
         if done is None:  # keep them for the next try, in order
             self._pushes[:0], self._acks[:0], self._releases[:0] = pushes, acks, releases
-            return []
+            return
+        self._count_exchange(done, take=take)
+        self._take(done.taken)
+
+    def _count_exchange(self, done: Exchanged, *, take: int) -> None:
         self.count("scraperq/queue/pushed", done.pushed)
         self.count("dupefilter/filtered", done.filtered)
         self.count("scraperq/queue/acked", done.acked)
@@ -417,7 +517,6 @@ class RedisScheduler(BaseScheduler):
         self.count("scraperq/queue/taken", len(done.taken))
         if take and not done.taken:
             self._last_empty_take = time.monotonic()
-        return self._take(done.taken, polled=polled)
 
     # -- tasks of a crawl started with URLs -------------------------------------------------
 
@@ -425,8 +524,8 @@ class RedisScheduler(BaseScheduler):
         """Whether the tasks this crawl started still have entries queued or held anywhere."""
         if not self._own_tasks:
             return False
-        if self._pushes:
-            return True  # some are not in Redis yet: its counts would say drained
+        if self._pushes or self._in_flight:
+            return True  # some may not be in Redis yet: its counts would say drained
         now = time.monotonic()
         if now - self._own_checked < self.poll_seconds:
             return self._own_pending

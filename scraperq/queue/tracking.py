@@ -3,7 +3,6 @@
 Every request taken from Redis carries its entry id in ``meta["_scraperq_entry"]``
 and goes through these states:
 
-``polled``       taken by the idle poller, on its way into the engine (``engine.crawl``)
 ``ready``        waiting in the scheduler for the engine to ask for it
 ``downloading``  handed to the engine; no response yet
 ``scraping``     its response arrived (``response_received``): callback and items running
@@ -31,7 +30,6 @@ from scraperq.queue.entries import Entry
 
 ENTRY_META = "_scraperq_entry"
 
-POLLED = "polled"
 READY = "ready"
 DOWNLOADING = "downloading"
 SCRAPING = "scraping"
@@ -56,21 +54,16 @@ class HeldEntries:
     def __iter__(self) -> Iterator[Held]:
         return iter(list(self._held.values()))
 
-    def add(self, entry: Entry, request: Request, *, polled: bool = False) -> Held:
+    def add(self, entry: Entry, request: Request) -> Held:
         request.meta[ENTRY_META] = entry.id
-        held = Held(entry, request, POLLED if polled else READY)
+        held = Held(entry, request, READY)
         self._held[entry.id] = held
-        if not polled:
-            self._ready.append(entry.id)
+        self._ready.append(entry.id)
         return held
 
     def of(self, request: Request) -> Held | None:
         entry_id = request.meta.get(ENTRY_META)
         return self._held.get(entry_id) if entry_id is not None else None
-
-    def make_ready(self, held: Held) -> None:
-        held.state = READY
-        self._ready.append(held.entry.id)
 
     def next_ready(self) -> Held | None:
         while self._ready:
@@ -81,7 +74,7 @@ class HeldEntries:
         return None
 
     def ready_count(self) -> int:
-        return sum(1 for held in self._held.values() if held.state in (READY, POLLED))
+        return len(self._ready)  # a ready entry leaves only through next_ready() or not_started()
 
     def handoff(self, request: Request) -> Entry | None:
         """The entry ``request`` replaces, if it is a retry or redirect of one still downloading."""
@@ -104,8 +97,8 @@ class HeldEntries:
         return [held.entry for held in done]
 
     def not_started(self) -> list[Entry]:
-        """Entries the engine never got (ready or polled); no longer tracked here."""
-        waiting = [h for h in self._held.values() if h.state in (READY, POLLED)]
+        """Entries the engine never got (ready); no longer tracked here."""
+        waiting = [h for h in self._held.values() if h.state == READY]
         for held in waiting:
             del self._held[held.entry.id]
         self._ready.clear()
