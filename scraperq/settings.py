@@ -39,9 +39,10 @@ REDIS_PARAMS = {}
 SCRAPERQ_LEASE_SECONDS = 30.0
 # Deliveries that ended with the worker gone before an entry is dead-lettered.
 SCRAPERQ_MAX_DELIVERIES = 5
-# Entries a worker keeps ready for its engine (at most CONCURRENT_REQUESTS, so a busy
-# worker never sits on work an idle one could start); an idle worker looks for work this often.
-SCRAPERQ_QUEUE_PREFETCH = 16
+# Entries a worker keeps ready for its engine, asked for ahead of need because answers
+# take a turn of a busy reactor; at most 2 x CONCURRENT_REQUESTS, so that a worker does not
+# sit on much work an idle one could start. An idle worker looks for work this often.
+SCRAPERQ_QUEUE_PREFETCH = 32
 SCRAPERQ_QUEUE_POLL_SECONDS = 0.5
 # Start payloads turned into tasks per round trip, and only while fewer requests wait.
 SCRAPERQ_FEED_BATCH = 100

@@ -70,6 +70,8 @@ def stored_json(item: Any) -> JsonText:
 
 
 def missing_required(item: Any) -> list[str]:
+    if type(item) is dict:
+        return []  # a plain dict declares no fields
     adapter = ItemAdapter(item)
     missing = []
     for name in adapter.field_names():
@@ -89,7 +91,7 @@ class ValidatePipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        if not is_item(item):
+        if type(item) is not dict and not is_item(item):
             self._invalid(item, f"not an item: {type(item).__name__}")
         missing = missing_required(item)
         if missing:

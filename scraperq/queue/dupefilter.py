@@ -33,9 +33,8 @@ Settings: ``DUPEFILTER_DEBUG``, ``REQUEST_FINGERPRINTER_CLASS``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapy.dupefilters import BaseDupeFilter
 
@@ -48,8 +47,7 @@ logger = logging.getLogger(__name__)
 REMEMBERED = 100_000  # fingerprints a worker keeps to skip known duplicates (about 15 MB)
 
 
-@dataclass(frozen=True)
-class SeenKey:
+class SeenKey(NamedTuple):  # a tuple: built and hashed in C, once per link met
     task: int | None
     fingerprint: int  # signed 64-bit
     bucket: int  # unsigned 32-bit

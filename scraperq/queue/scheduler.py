@@ -186,7 +186,7 @@ class RedisScheduler(BaseScheduler):
             max_deliveries=settings.getint("SCRAPERQ_MAX_DELIVERIES", defaults.MAX_DELIVERIES),
             prefetch=min(
                 settings.getint("SCRAPERQ_QUEUE_PREFETCH", defaults.PREFETCH),
-                settings.getint("CONCURRENT_REQUESTS", defaults.PREFETCH),
+                2 * settings.getint("CONCURRENT_REQUESTS", defaults.PREFETCH),
             ),
             poll_seconds=settings.getfloat("SCRAPERQ_QUEUE_POLL_SECONDS", defaults.POLL_SECONDS),
             seen_ttl=settings.getint("SCRAPERQ_SEEN_TTL", defaults.SEEN_TTL),
@@ -280,8 +280,9 @@ class RedisScheduler(BaseScheduler):
         if self._memory:
             return self._memory.popleft()
         held = self.held.next_ready()
-        if self._running_low():
-            self._send(take=self.prefetch - self.held.ready_count())  # ask ahead: the engine gets them when they arrive
+        take = self._wanted(sending=False)
+        if take:
+            self._send(take=take)  # ahead of need: the engine gets them when they arrive
         if held is None:
             return None
         self.count("scheduler/dequeued/redis")
@@ -337,18 +338,25 @@ class RedisScheduler(BaseScheduler):
     def _may_take(self) -> bool:
         return not self.closing and (self.worker_mode or self._own_tasks_pending())
 
-    def _running_low(self) -> bool:
-        """Whether to ask Redis for more entries now (the caller starts a round trip)."""
-        # At half the prefetch: answers come back on the next turn of a busy reactor
-        # (milliseconds), and an engine that finds nothing ready idles its slots.
-        if self.held.ready_count() > self.prefetch // 2 or self._memory or not self._may_take():
-            return False
+    def _wanted(self, *, sending: bool) -> int:
+        """How many entries to ask for now: enough to fill the prefetch, or 0.
+
+        A round trip that goes anyway (``sending``) tops the prefetch up; otherwise
+        the worker asks once it is down to half. Answers come back on the next turn
+        of a busy reactor, tens of milliseconds, and an engine that finds nothing
+        ready idles its download slots until then.
+        """
+        room = self.prefetch - self.held.ready_count()
+        if room <= 0 or self._memory or not self._may_take():
+            return 0
+        if not sending and room < self.prefetch - self.prefetch // 2:
+            return 0
         if self._pushes:
-            return True  # new work of our own on its way: the queue is not empty
+            return room  # new work of our own on its way: the queue is not empty
         # The queue was found empty: ask again shortly while pages are in progress (they
         # may add work, here or on other workers), every poll interval when idle.
         wait = self.poll_seconds / 5 if self._in_engine() else self.poll_seconds
-        return time.monotonic() - self._last_empty_take >= wait
+        return room if time.monotonic() - self._last_empty_take >= wait else 0
 
     def _take(self, entries: list[Entry]) -> int:
         """Track taken entries, ready for the engine; how many requests that made."""
@@ -456,8 +464,9 @@ class RedisScheduler(BaseScheduler):
 
     def _pump(self) -> None:
         """Start a round trip if anything waits to be sent or the worker runs low."""
-        take = self.prefetch - self.held.ready_count() if self._running_low() else 0
-        if take or self._pushes or self._acks or self._releases:
+        sending = bool(self._pushes or self._acks or self._releases)
+        take = self._wanted(sending=sending)
+        if take or sending:
             self._send(take=take)
 
     def _send(self, *, take: int) -> None:
