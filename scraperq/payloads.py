@@ -201,6 +201,16 @@ def _shown(text: str) -> str:
 ENQUEUE_CHUNK = 5000
 
 
+def queue_client(settings: Any) -> redis.Redis:
+    """A client of the shared queue's Redis (``REDIS_URL``, ``REDIS_PARAMS``) to push payloads with.
+
+    ConfigError when ``REDIS_URL`` is unset, StorageUnavailable when Redis does not answer.
+    """
+    from scraperq.queue.connection import client_from_settings
+
+    return client_from_settings(settings)
+
+
 def start_urls_key(spider: str, template: str | None = None) -> str:
     """``NAME:start_urls`` (``REDIS_START_URLS_KEY`` may change the template, as in scrapy-redis)."""
     return (template or START_URLS_KEY) % {"name": spider, "spider": spider}

@@ -78,9 +78,9 @@ class ApiContext:
         """
         with self._redis_lock:
             if self._redis is None:
-                from scraperq.queue.connection import client_from_settings
+                from scraperq.payloads import queue_client
 
-                self._redis = client_from_settings(self.settings)
+                self._redis = queue_client(self.settings)
             return self._redis
 
     def close(self) -> None:

@@ -20,7 +20,14 @@ from typing import Any
 
 from scraperq.cli.common import open_db, project_settings
 from scraperq.errors import BadInput
-from scraperq.payloads import MAX_PRIORITY, check_start_url, enqueue_urls, parse_allow_private, start_urls_key
+from scraperq.payloads import (
+    MAX_PRIORITY,
+    check_start_url,
+    enqueue_urls,
+    parse_allow_private,
+    queue_client,
+    start_urls_key,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not urls:
         raise BadInput("no URLs: give them as arguments or with --file F (or --file - for standard input)")
     check_spider(settings, args.spider)
-    client = redis_client(settings)
+    client = queue_client(settings)
     try:
         with open_db() as db:
             key = start_urls_key(args.spider, settings.get("REDIS_START_URLS_KEY"))
@@ -105,9 +112,3 @@ def check_spider(settings: Any, name: str) -> None:
     known = get_spider_loader(settings).list()
     if name not in known:
         raise BadInput(f"unknown spider {name!r}: this project has {', '.join(sorted(known)) or 'no spiders'}")
-
-
-def redis_client(settings: Any) -> Any:
-    from scraperq.queue.connection import client_from_settings
-
-    return client_from_settings(settings)
