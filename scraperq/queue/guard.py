@@ -57,7 +57,7 @@ class RedisGuard:
         return result
 
     def failed(self, exc: BaseException, *, holding: str = "") -> None:
-        """A call failed: log it and back off (also for calls made elsewhere, such as the Redis thread)."""
+        """A call failed: log it and back off (also for calls made elsewhere: the asyncio round trips)."""
         self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else FIRST_BACKOFF)
         self._down_until = time.monotonic() + self._backoff
         logger.warning(
