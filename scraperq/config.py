@@ -48,6 +48,22 @@ def parse_like(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
+# Where settings.py keeps an override it could not parse (see check_environment).
+ENVIRONMENT_ERROR = "SCRAPERQ_ENVIRONMENT_ERROR"
+
+
+def check_environment(settings: Any) -> None:
+    """Raise the ConfigError settings.py kept for a malformed environment override, if any.
+
+    Raised at import, it would reach ``scrapy`` users as a traceback before any code of
+    ours could turn it into the one-line error bad input gets; so settings.py keeps it,
+    and the spiders and the ``scraperq`` CLI raise it here.
+    """
+    problem = settings.get(ENVIRONMENT_ERROR)
+    if problem:
+        raise ConfigError(str(problem))
+
+
 def apply_environment(namespace: MutableMapping[str, Any], environ: Mapping[str, str] | None = None) -> None:
     """Replace every upper-case setting in ``namespace`` that the environment names."""
     environ = os.environ if environ is None else environ

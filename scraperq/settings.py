@@ -177,5 +177,9 @@ LOG_LEVEL = "INFO"
 
 # Environment overrides (DESIGN.md: Configuration). Keep these the last lines.
 from scraperq.config import apply_environment  # noqa: E402
+from scraperq.errors import ConfigError  # noqa: E402
 
-apply_environment(globals())
+try:
+    apply_environment(globals())
+except ConfigError as _malformed:
+    SCRAPERQ_ENVIRONMENT_ERROR = str(_malformed)  # reported in one line (config.check_environment)

@@ -156,6 +156,11 @@ BAD_CRAWLS = {
         {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"},
         "cannot connect to database postgresql://postgres@127.0.0.1:1/x",
     ),
+    "malformed setting in the environment": (
+        ["generic", "-a", "url=http://127.0.0.1/"],
+        {"SCRAPERQ_BATCH_SIZE": "abc"},
+        "SCRAPERQ_BATCH_SIZE='abc' is not a valid int",
+    ),
     "no URL": (["generic"], {}, "nothing to crawl"),
     "unknown spider": (["nosuch"], {}, "unknown spider 'nosuch'"),
 }

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
+from scraperq.config import check_environment
 from scraperq.errors import BadInput
 from scraperq.storage import Database, database_url, open_database
 from scraperq.storage.connection import utcnow
@@ -23,7 +24,9 @@ from scraperq.storage.export import atomic_text_file, json_default
 def project_settings() -> Any:
     from scrapy.utils.project import get_project_settings
 
-    return get_project_settings()
+    settings = get_project_settings()
+    check_environment(settings)
+    return settings
 
 
 def open_db(*, migrate_schema: bool = True) -> Database:
