@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from scraperq.storage.connection import Cursor, utcnow
-from scraperq.storage.tasks import FINAL_STATUSES, NewTask, insert_tasks
+from scraperq.storage.tasks import FINAL_STATUSES, NewTask, insert_tasks, new_task_values
 
 _CHUNK = 200
 
@@ -39,19 +38,7 @@ def create_tasks_once(cur: Cursor, new: Sequence[tuple[str, NewTask]]) -> dict[s
     for start in range(0, len(new), _CHUNK):
         chunk = new[start : start + _CHUNK]
         values = ", ".join(["(%s, %s, 'pending', 0, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-        params: list[Any] = []
-        for token, task in chunk:
-            params += [
-                task.spider,
-                task.url,
-                int(task.priority),
-                now,
-                now,
-                task.source,
-                cur.db.json_param(task.meta or {}),
-                task.job_id,
-                token,
-            ]
+        params = [value for token, task in chunk for value in (*new_task_values(cur, task, now), token)]
         cur.execute(
             "INSERT INTO tasks (spider, url, status, attempts, priority, created_at, updated_at,"
             f" source, meta, job_id, queue_token) VALUES {values}"

@@ -49,18 +49,7 @@ def insert_tasks(cur: Cursor, tasks: Sequence[NewTask]) -> list[int]:
     for start in range(0, len(tasks), _INSERT_CHUNK):
         chunk = tasks[start : start + _INSERT_CHUNK]
         values = ", ".join(["(%s, %s, 'pending', 0, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-        params: list[Any] = []
-        for task in chunk:
-            params += [
-                task.spider,
-                task.url,
-                int(task.priority),
-                now,
-                now,
-                task.source,
-                cur.db.json_param(task.meta or {}),
-                task.job_id,
-            ]
+        params = [value for task in chunk for value in new_task_values(cur, task, now)]
         rows = cur.execute(
             "INSERT INTO tasks (spider, url, status, attempts, priority, created_at, updated_at,"
             f" source, meta, job_id) VALUES {values} RETURNING id",
@@ -70,6 +59,21 @@ def insert_tasks(cur: Cursor, tasks: Sequence[NewTask]) -> list[int]:
         # promises RETURNING order, so sort to map ids back to the input order.
         ids.extend(sorted(int(r["id"]) for r in rows))
     return ids
+
+
+def new_task_values(cur: Cursor, task: NewTask, now: datetime) -> list[Any]:
+    """A new task's values for ``INSERT INTO tasks (spider, url, status, attempts, priority,
+    created_at, updated_at, source, meta, job_id)``, without the literal status and attempts."""
+    return [
+        task.spider,
+        task.url,
+        int(task.priority),
+        now,
+        now,
+        task.source,
+        cur.db.json_param(task.meta or {}),
+        task.job_id,
+    ]
 
 
 def get_task(db: Database, task_id: int) -> dict[str, Any]:
