@@ -25,14 +25,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from scheduler.dispatch import ClaimedRun, new_job_id
+from scheduler.dispatch import ClaimedRun, Dispatched, new_job_id
 from scheduler.triggers import FireTimes, fire_times_for
-from scraperq.errors import Conflict, NotFound
+from scraperq.errors import Conflict, NotFound, ScraperqError
 from scraperq.storage import jobs, schedules
 from scraperq.storage.connection import Cursor, Database
 from scraperq.storage.jobs import JobRun
 from scraperq.storage.schedules import Schedule
+
+if TYPE_CHECKING:
+    from scheduler.dispatch import Dispatcher
+    from scheduler.tracker import JobTracker
 
 # Fire times recorded one by one when many were missed; the last row notes the rest.
 MAX_RECORDED = 100
@@ -172,3 +177,27 @@ def claim_manual(db: Database, name: str, now: datetime) -> ClaimedRun:
         if run_id is None:
             raise Conflict(f"schedule {name!r} was run at this very instant already")
     return claimed_run(run_id, job_id, schedule, now, now)
+
+
+class NotDispatched(ScraperqError):
+    """No node took a run started by hand; nothing of the attempt is kept."""
+
+
+def run_now(db: Database, dispatcher: Dispatcher, tracker: JobTracker, name: str, now: datetime) -> Dispatched:
+    """Dispatch the schedule ``name`` once, outside its triggers (``scraperq schedule run``, the API).
+
+    Returns what the dispatch did (``run`` says which run); its ``node`` is None when
+    Scrapyd may have queued the job without confirming it. Raises NotFound, Conflict
+    (its previous run is still going) or NotDispatched.
+    """
+    schedule = schedules.get_schedule(db, name)
+    # A previous run that has just ended on its node must not make this one a conflict.
+    previous = jobs.runs_with_status(db, ("pending", "running"), schedule_id=schedule.id)
+    if previous:
+        tracker.follow(previous)
+    claim = claim_manual(db, name, now)
+    outcome = dispatcher.dispatch(claim, record_failure=False)
+    if outcome.node is None and not outcome.unresolved:
+        jobs.delete_run(db, claim.run_id)  # no node took it: leave no trace of an attempt
+        raise NotDispatched(f"schedule {name!r} not run: {outcome.error}")
+    return outcome

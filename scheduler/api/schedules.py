@@ -18,9 +18,9 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from scheduler import firing
 from scheduler.api.context import ApiContext
 from scheduler.api.http import ApiError, check_fields, is_int, json_response, query_int, string_map
-from scheduler.firing import claim_manual
 from scheduler.triggers import check_cron, fire_times_for, first_fire_time
 from scraperq.errors import BadInput
 from scraperq.storage import jobs
@@ -136,17 +136,11 @@ def delete(ctx: ApiContext, request: Request, name: str) -> Response:
 
 
 def run_now(ctx: ApiContext, request: Request, name: str) -> Response:
-    schedule = store.get_schedule(ctx.db, name)
-    # A previous run that has just ended on its node must not make this one a conflict.
-    previous = jobs.runs_with_status(ctx.db, ("pending", "running"), schedule_id=schedule.id)
-    if previous:
-        ctx.tracker.follow(previous)
-    claim = claim_manual(ctx.db, name, utcnow())
-    outcome = ctx.dispatcher.dispatch(claim, record_failure=False)
-    if outcome.node is None and not outcome.unresolved:
-        jobs.delete_run(ctx.db, claim.run_id)  # no node took it: leave no trace of an attempt
-        raise ApiError(503, f"schedule {name!r} not run: {outcome.error}")
-    run = jobs.get_run(ctx.db, claim.run_id)
+    try:
+        outcome = firing.run_now(ctx.db, ctx.dispatcher, ctx.tracker, name, utcnow())
+    except firing.NotDispatched as exc:
+        raise ApiError(503, str(exc)) from None
+    run = jobs.get_run(ctx.db, outcome.run.run_id)
     body = {"schedule": name, "run": run_json(run), "confirmed": outcome.node is not None}
     return json_response(body, 202, {"Location": f"/api/jobs?schedule={name}"})
 

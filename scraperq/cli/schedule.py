@@ -251,9 +251,9 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_now(args: argparse.Namespace) -> int:
+    from scheduler import firing
     from scheduler.app import build_dispatcher
     from scheduler.config import SchedulerConfig
-    from scheduler.firing import claim_manual
     from scheduler.tracker import JobTracker
 
     if not args.verbose:  # the outcome is printed below, in one line
@@ -262,19 +262,13 @@ def run_now(args: argparse.Namespace) -> int:
     config = SchedulerConfig.from_settings(settings)
     with open_db() as db:
         dispatcher = build_dispatcher(config, db)
-        schedule = store.get_schedule(db, args.name)
-        # A previous run that has just ended on its node must not block this one.
-        previous = jobs.runs_with_status(db, ("pending", "running"), schedule_id=schedule.id)
-        if previous:
-            tracker = JobTracker(db, dispatcher.client, dispatcher.pool, strays=dispatcher.strays, lost_after=1e9)
-            tracker.follow(previous)
-        claim = claim_manual(db, args.name, utcnow())
-        outcome = dispatcher.dispatch(claim, record_failure=False)
-        if outcome.node is None and not outcome.unresolved:
-            jobs.delete_run(db, claim.run_id)  # no node took it: leave no trace of an attempt
-            raise ConfigError(f"schedule {args.name!r} not run: {outcome.error}")
+        tracker = JobTracker(db, dispatcher.client, dispatcher.pool, strays=dispatcher.strays, lost_after=1e9)
+        try:
+            outcome = firing.run_now(db, dispatcher, tracker, args.name, utcnow())
+        except firing.NotDispatched as exc:
+            raise ConfigError(str(exc)) from None
     if outcome.node is None:
-        print(f"Schedule {args.name}: job {claim.job_id} may have been queued; the scheduler will confirm it")
+        print(f"Schedule {args.name}: job {outcome.run.job_id} may have been queued; the scheduler will confirm it")
         return 1
-    print(f"Schedule {args.name}: job {claim.job_id} accepted by {outcome.node}")
+    print(f"Schedule {args.name}: job {outcome.run.job_id} accepted by {outcome.node}")
     return 0
