@@ -25,6 +25,7 @@ import os
 import threading
 from typing import IO, Any, Protocol
 
+from scraperq.errors import first_line
 from scraperq.storage import redact_url
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class PostgresLeaderLock:
                 self._conn = self._connect()
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         except psycopg.Error as exc:
-            message = f"cannot reach {redact_url(self.url)} to take the scheduler lock: {_first_line(exc)}"
+            message = f"cannot reach {redact_url(self.url)} to take the scheduler lock: {first_line(exc)}"
             self._drop(message if not self._unreachable else None)
             self._unreachable = True
             return False
@@ -86,7 +87,7 @@ class PostgresLeaderLock:
         try:
             self._conn.execute("SELECT 1")
         except psycopg.Error as exc:
-            self._drop(f"lost the connection that holds the scheduler lock: {_first_line(exc)}")
+            self._drop(f"lost the connection that holds the scheduler lock: {first_line(exc)}")
             return False
         return True
 
@@ -99,7 +100,7 @@ class PostgresLeaderLock:
             if not self._conn.closed:
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         except psycopg.Error as exc:
-            logger.info("Could not unlock explicitly (closing the session frees it): %s", _first_line(exc))
+            logger.info("Could not unlock explicitly (closing the session frees it): %s", first_line(exc))
         finally:
             self._conn.close()
             self._conn = None
@@ -188,8 +189,3 @@ class Leadership:
             elif not said_standby:
                 said_standby = True
                 logger.info("%s: another scheduler leads; standing by to take over", self.name)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -27,3 +27,13 @@ class NotFound(ScraperqError):
 
 class Conflict(ScraperqError):
     """The request clashes with what is stored (for example a duplicate name)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its class name when the message is empty.
+
+    Error columns, log lines and CLI errors hold one line; driver and library exceptions
+    often carry several (a query, a hint, a traceback excerpt).
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines and lines[0].strip() else type(exc).__name__

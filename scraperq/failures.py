@@ -14,6 +14,8 @@ from scrapy.exceptions import (
 )
 from twisted.internet import error as twisted_error
 
+from scraperq.errors import first_line
+
 
 def describe_exception(exc: BaseException, url: str) -> str:
     host = urlsplit(url).hostname or url
@@ -29,8 +31,8 @@ def describe_exception(exc: BaseException, url: str) -> str:
         return f"connection to {host} lost mid-response"
     if isinstance(exc, (DownloadFailedError, twisted_error.ConnectError)):
         return f"could not connect to {host}"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text and text[0] else type(exc).__name__
+    text = first_line(exc)
+    return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
 def describe_status(status: int) -> str:

@@ -31,6 +31,8 @@ from lxml import etree
 from parsel import Selector, SelectorList
 from parsel.csstranslator import HTMLTranslator
 
+from scraperq.errors import first_line
+
 _WHITESPACE = re.compile(r"\s+")
 _CSS = HTMLTranslator()
 # Parsel registers these prefixes for XPath; compile with them so `re:test()` passes the check.
@@ -50,21 +52,21 @@ def check_css(expression: str) -> None:
     try:
         _CSS.css_to_xpath(expression)
     except (SelectorError, ExpressionError) as exc:
-        raise RuleError("css", f"not a valid CSS selector ({_first_line(exc)})") from None
+        raise RuleError("css", f"not a valid CSS selector ({first_line(exc)})") from None
 
 
 def check_xpath(expression: str) -> None:
     try:
         etree.XPath(expression, namespaces=_XPATH_NAMESPACES)
     except etree.XPathSyntaxError as exc:
-        raise RuleError("xpath", f"not a valid XPath expression ({_first_line(exc)})") from None
+        raise RuleError("xpath", f"not a valid XPath expression ({first_line(exc)})") from None
 
 
 def check_path(expression: str) -> None:
     try:
         jmespath.compile(expression)
     except JMESPathError as exc:
-        raise RuleError("path", f"not a valid JMESPath expression ({_first_line(exc)})") from None
+        raise RuleError("path", f"not a valid JMESPath expression ({first_line(exc)})") from None
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,3 @@ def _json_values(found: Any) -> list[Any]:
         return []
     items = found if isinstance(found, list) else [found]
     return [clean_text(v) if isinstance(v, str) else v for v in items if v is not None and v != ""]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -25,6 +25,7 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 
 from scraperq.crawlstore import CrawlStore, ItemContext
+from scraperq.errors import first_line
 from scraperq.failures import describe_exception, describe_status, with_attempts
 from scraperq.storage.tasks import NewTask
 
@@ -132,8 +133,8 @@ class TaskSpiderMiddleware:
             return None
         if response.status >= 400:
             return None  # already failed by TaskStatusMiddleware with the HTTP status
-        text = str(exception).strip().splitlines()
-        reason = f"parse error: {type(exception).__name__}" + (f": {text[0]}" if text else "")
+        text = first_line(exception)
+        reason = f"parse error: {type(exception).__name__}" + ("" if text == type(exception).__name__ else f": {text}")
         self.store.task_event(int(request.meta[TASK_ID]), "failed", attempts_of(request), reason)
         return None
 

@@ -17,7 +17,7 @@ import redis
 import redis.asyncio
 from scrapy_redis.connection import get_redis
 
-from scraperq.errors import ConfigError, StorageUnavailable
+from scraperq.errors import ConfigError, StorageUnavailable, first_line
 from scraperq.queue import defaults
 from scraperq.storage.connection import redact_url
 
@@ -66,8 +66,7 @@ def async_client_from_settings(settings: Any) -> redis.asyncio.Redis:
 
 def describe_error(exc: BaseException) -> str:
     """One line saying what went wrong with a Redis call (no URL, so no password)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    return first_line(exc)
 
 
 def check_connection(settings: Any) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scraperq.errors import ConfigError, StorageUnavailable
+from scraperq.errors import ConfigError, StorageUnavailable, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class Database:
         try:
             psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
         except psycopg.Error as exc:
-            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {_first_line(exc)}") from None
+            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {first_line(exc)}") from None
         pool = ConnectionPool(
             url,
             min_size=1,
@@ -150,7 +150,7 @@ class Database:
             pool.open(wait=True, timeout=timeout)
         except Exception as exc:  # psycopg_pool's PoolTimeout; the server went away just now
             pool.close()
-            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {_first_line(exc)}") from None
+            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {first_line(exc)}") from None
         return pool
 
     def close(self) -> None:
@@ -177,7 +177,7 @@ class Database:
                 with self._pool.connection(timeout=self.connect_timeout * 2) as conn, conn.cursor() as cur:
                     yield Cursor(self, cur)
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                raise StorageUnavailable(f"database {redact_url(self.url)} failed: {_first_line(exc)}") from exc
+                raise StorageUnavailable(f"database {redact_url(self.url)} failed: {first_line(exc)}") from exc
             return
         conn = self._sqlite_connect()
         try:
@@ -271,11 +271,6 @@ class Cursor:
     @property
     def rowcount(self) -> int:
         return int(self._raw.rowcount)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

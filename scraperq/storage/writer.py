@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from scraperq.errors import first_line
 from scraperq.storage import tasks as task_store
 from scraperq.storage.connection import Cursor, Database
 from scraperq.storage.results import ResultRow, insert_results
@@ -96,7 +97,7 @@ class BatchWriter:
                 try:
                     self._write(results, events, stats, row_by_row=False)
                 except self.db.row_errors as exc:
-                    logger.warning("The database refused a batch (%s); writing it row by row", _first_line(exc))
+                    logger.warning("The database refused a batch (%s); writing it row by row", first_line(exc))
                     stats = FlushStats()
                     self._write(results, events, stats, row_by_row=True)
             except BaseException:
@@ -137,7 +138,7 @@ class BatchWriter:
         except self.db.row_errors as exc:
             cur.execute("ROLLBACK TO SAVEPOINT batch_entry")
             stats.rejected += 1
-            logger.error("Dropped %s: the database refused it: %s", _describe(entry), _first_line(exc))
+            logger.error("Dropped %s: the database refused it: %s", _describe(entry), first_line(exc))
         cur.execute("RELEASE SAVEPOINT batch_entry")
 
 
@@ -154,11 +155,6 @@ def _describe(entry: ResultRow | TaskEvent) -> str:
     if isinstance(entry, ResultRow):
         return f"the result of task {entry.task_id} from {entry.url}"
     return f"the {entry.status} update of task {entry.task_id}"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _collapse(events: list[TaskEvent]) -> list[TaskEvent]:
