@@ -34,6 +34,7 @@ class NotAFeed(ValueError):
 
 class FeedSpider(TaskSpider):
     name = "feed"
+    item_class = FeedEntry
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         feed = _feed_selector(response)

@@ -9,6 +9,8 @@ Arguments (``-a name=value``):
 * ``allow``: a regular expression a followed URL must contain (``re.search``).
 * ``render``: ``never`` (default), ``auto`` (render a page in Chromium only when its
   plain HTML has scripts but almost no text) or ``always`` (see scraperq.rendering).
+* ``text``: how the main text is taken: ``main`` (default), ``precision``, ``recall``,
+  ``fast``, or ``none`` for crawls that want only links and metadata (scraperq.maintext).
 
 Scope is anchored per task, at the host the task's own page ended up on after
 redirects, and travels in request meta (``follow_host``, ``follow_roots``) so
@@ -33,6 +35,8 @@ from w3lib.url import canonicalize_url
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
 from scraperq.failures import describe_exception, with_attempts
+from scraperq.items import PAGE_FIELDS
+from scraperq.maintext import parse_text_mode
 from scraperq.rendering import parse_render_mode
 from scraperq.scope import FOLLOW_MODES, FollowScope, host_of
 from scraperq.spiders.base import TaskSpider, parse_int_arg
@@ -47,6 +51,7 @@ FOLLOW_ROOTS = "follow_roots"  # canonical URLs of the task's own page: never fe
 
 class GenericSpider(TaskSpider):
     name = "generic"
+    item_fields = PAGE_FIELDS
 
     def __init__(
         self,
@@ -55,10 +60,12 @@ class GenericSpider(TaskSpider):
         depth: str | int | None = None,
         allow: str | None = None,
         render: str = "never",
+        text: str = "main",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.render = parse_render_mode(render)  # RenderMiddleware reads it for every request
+        self.text_mode = parse_text_mode(text)
         follow = str(follow).strip().lower()
         if follow not in FOLLOW_MODES:
             raise BadInput(f"-a follow={follow!r}: use one of {', '.join(FOLLOW_MODES)}")
@@ -93,7 +100,7 @@ class GenericSpider(TaskSpider):
             yield describe_file(response)
             return
         assert isinstance(response, TextResponse)
-        page = extract_page(response)
+        page = extract_page(response, text_mode=self.text_mode)
         yield page
         yield from self.follow_links(response, page["links"])
 

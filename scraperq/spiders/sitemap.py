@@ -48,6 +48,7 @@ def parse_since(raw: str) -> datetime:
 
 class SitemapSpider(TaskSpider):
     name = "sitemap"
+    item_class = SitemapEntry
     # Subclasses and source files: arguments used when the command line gives none.
     default_args: ClassVar[Mapping[str, str]] = {}
 

@@ -90,17 +90,9 @@ def iter_results(
     """Every matching result in id order, read a page at a time (keyset paging)."""
     last_id = 0
     while True:
-        where, params = ["id > %s"], [last_id]
-        if spider is not None:
-            where.append("spider = %s")
-            params.append(spider)
-        if task_id is not None:
-            where.append("task_id = %s")
-            params.append(task_id)
-        if since is not None:
-            where.append("scraped_at >= %s")
-            params.append(since)
-        params.append(page_size)
+        where, params = _filters(spider=spider, task_id=task_id, since=since)
+        where.append("id > %s")
+        params += [last_id, page_size]
         with db.transaction() as cur:
             rows = cur.execute(
                 "SELECT id, task_id, spider, url, data, scraped_at, job_id FROM results"
@@ -113,6 +105,52 @@ def iter_results(
         if len(rows) < page_size:
             return
         last_id = int(rows[-1]["id"])
+
+
+def _filters(*, spider: str | None, task_id: int | None, since: datetime | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if spider is not None:
+        where.append("spider = %s")
+        params.append(spider)
+    if task_id is not None:
+        where.append("task_id = %s")
+        params.append(task_id)
+    if since is not None:
+        where.append("scraped_at >= %s")
+        params.append(since)
+    return where, params
+
+
+def item_fields(
+    db: Database, *, spider: str | None = None, task_id: int | None = None, since: datetime | None = None
+) -> tuple[list[str], list[str]]:
+    """(the spiders, the top-level item fields) of the matching results, each in order of first appearance.
+
+    Fields that first appear in the same result are in name order: PostgreSQL's jsonb
+    keeps no key order, and both databases give the same columns.
+
+    One aggregate query in the database, so an export can name its columns before
+    streaming its rows without holding them.
+    """
+    where, params = _filters(spider=spider, task_id=task_id, since=since)
+    clause = " AND ".join(["1 = 1", *where])
+    if db.dialect == "postgresql":
+        fields_sql = (
+            "SELECT k.key AS name FROM results CROSS JOIN LATERAL jsonb_object_keys(data) AS k(key)"
+            f" WHERE jsonb_typeof(data) = 'object' AND {clause} GROUP BY k.key ORDER BY MIN(id), k.key"
+        )
+    else:
+        fields_sql = (
+            "SELECT j.key AS name FROM results, json_each(results.data) AS j"
+            f" WHERE json_type(results.data) = 'object' AND {clause} GROUP BY j.key ORDER BY MIN(results.id), j.key"
+        )
+    with db.transaction() as cur:
+        spiders = cur.execute(
+            f"SELECT spider FROM results WHERE {clause} GROUP BY spider ORDER BY MIN(id)", params
+        ).fetchall()
+        fields = cur.execute(fields_sql, params).fetchall()
+    return [str(r["spider"]) for r in spiders], [str(r["name"]) for r in fields]
 
 
 def count_results(db: Database, *, spider: str | None = None, task_id: int | None = None) -> int:
