@@ -19,11 +19,14 @@ from scrapy.linkextractors import LinkExtractor
 
 from scraperq.errors import BadInput
 from scraperq.fields import FieldRule, RuleError
+from scraperq.maintext import parse_text_mode
 from scraperq.rendering import parse_render_mode
+from scraperq.spiders.base import parse_bool_arg
 from scraperq.spiders.feed import FeedSpider
 from scraperq.spiders.jsonapi import OPTION_NAMES as JSONAPI_ARGS
 from scraperq.spiders.jsonapi import ApiOptions, ArgError, JsonApiSpider
-from scraperq.spiders.sitemap import SitemapSpider, parse_since
+from scraperq.spiders.listing import parse_allow, parse_since
+from scraperq.spiders.sitemap import SitemapSpider
 from scraperq.spiders.source import SourceSpider
 from scraperq.urls import validate_url
 
@@ -49,11 +52,11 @@ KIND_KEYS = {
         "render",
         "render_wait_for",
     },
-    "feed": set(),
+    "feed": {"args"},
     "sitemap": {"args"},
     "jsonapi": {"fields", "args"},
 }
-SITEMAP_ARGS = ("allow", "since")
+LISTING_ARGS = ("follow", "allow", "since", "text")
 LINK_KEYS = ("allow", "deny", "allow_domains", "deny_domains", "restrict_css", "restrict_xpaths")
 RULE_KEYS = ("css", "xpath", "path", "many", "join", "link", "required")
 
@@ -200,22 +203,25 @@ class _Reader:
     def kind_feed(self, raw: dict[str, Any], attrs: dict[str, Any], base_url: str | None) -> None:
         if not attrs["start_urls"]:
             raise self.fail("start_urls", "a feed source needs the feeds' URLs")
+        attrs["default_args"] = self.listing_args(raw)
 
     def kind_sitemap(self, raw: dict[str, Any], attrs: dict[str, Any], base_url: str | None) -> None:
         if not attrs["start_urls"]:
             raise self.fail("start_urls", "a sitemap source needs the sitemaps' URLs")
-        args = self.args(raw, SITEMAP_ARGS)
-        if "allow" in args:
-            try:
-                re.compile(args["allow"])
-            except re.error as exc:
-                raise self.fail("args.allow", f"not a regular expression ({exc})") from None
-        if "since" in args:
-            try:
-                parse_since(args["since"])
-            except BadInput as exc:
-                raise self.fail("args.since", str(exc).split(": ", 1)[1]) from None
-        attrs["default_args"] = args
+        attrs["default_args"] = self.listing_args(raw)
+
+    def listing_args(self, raw: dict[str, Any]) -> dict[str, str]:
+        """``args`` of a feed or sitemap source, checked as the spider checks its ``-a`` arguments."""
+        args = self.args(raw, LISTING_ARGS)
+        checks = {"follow": lambda v: parse_bool_arg("follow", v), "allow": parse_allow, "since": parse_since}
+        checks["text"] = parse_text_mode
+        for name, check in checks.items():
+            if name in args:
+                try:
+                    check(args[name])
+                except BadInput as exc:
+                    raise self.fail(f"args.{name}", str(exc).split(": ", 1)[1]) from None
+        return args
 
     def kind_jsonapi(self, raw: dict[str, Any], attrs: dict[str, Any], base_url: str | None) -> None:
         if not attrs["start_urls"]:

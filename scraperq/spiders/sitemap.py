@@ -8,20 +8,23 @@ unpacked (no larger than ``DOWNLOAD_MAXSIZE``). Everything found belongs to the
 task of the URL the crawl started from. Parsing streams through the document
 (Scrapy's :class:`~scrapy.utils.sitemap.Sitemap`), without entity expansion.
 
+With ``-a follow=1`` it fetches each kept URL's page instead and stores it as
+the generic spider would, merged with its entry (``lastmod`` is the page's
+``modified`` when the page declares none; :mod:`scraperq.spiders.listing`).
+
 Arguments:
 
 * ``url``/``urls``: sitemaps, sitemap indexes or robots.txt files.
 * ``allow``: a regular expression a listed URL must contain to be kept.
 * ``since``: an ISO date or time; keep only URLs whose ``lastmod`` is that or
   later (URLs without ``lastmod`` are kept: nothing says they are old).
+* ``follow``, ``text``: as :mod:`scraperq.spiders.listing` says.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import Any
 
 import scrapy
 from lxml import etree
@@ -29,38 +32,19 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from scraperq.errors import BadInput
 from scraperq.items import SitemapEntry
-from scraperq.spiders.base import TaskSpider
+from scraperq.spiders.listing import ListingSpider, parse_since
+
+__all__ = ["NotASitemap", "SitemapSpider", "parse_since"]
 
 
 class NotASitemap(ValueError):
     """The response is not a sitemap, a sitemap index or a robots.txt naming one."""
 
 
-def parse_since(raw: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"-a since={raw!r}: not an ISO date or time, e.g. 2026-01-31") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-class SitemapSpider(TaskSpider):
+class SitemapSpider(ListingSpider):
     name = "sitemap"
     item_class = SitemapEntry
-    # Subclasses and source files: arguments used when the command line gives none.
-    default_args: ClassVar[Mapping[str, str]] = {}
-
-    def __init__(self, *args: Any, allow: str | None = None, since: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        allow = allow if allow is not None else self.default_args.get("allow")
-        since = since if since is not None else self.default_args.get("since")
-        try:
-            self.allow = re.compile(allow) if allow else None
-        except re.error as exc:
-            raise BadInput(f"-a allow={allow!r}: not a regular expression ({exc})") from None
-        self.since = parse_since(since) if since else None
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         if response.url.endswith("/robots.txt"):
@@ -79,17 +63,18 @@ class SitemapSpider(TaskSpider):
             return
         for entry in sitemap:
             url = response.urljoin(entry["loc"])
-            if self.allow is not None and not self.allow.search(url):
+            if not self.keeps(url, entry.get("lastmod")):
                 continue
-            if not self._recent_enough(entry.get("lastmod")):
-                continue
-            yield SitemapEntry(
-                url=url,
-                lastmod=entry.get("lastmod") or None,
-                changefreq=entry.get("changefreq") or None,
-                priority=_priority(entry.get("priority")),
-                sitemap=response.url,
+            output = self.entry_output(
+                {
+                    "url": url,
+                    "lastmod": entry.get("lastmod") or None,
+                    "changefreq": entry.get("changefreq") or None,
+                    "priority": _priority(entry.get("priority")),
+                    "sitemap": response.url,
+                }
             )
+            yield SitemapEntry(**output) if isinstance(output, dict) else output
 
     def _sitemap_body(self, response: Response) -> bytes:
         if not gzip_magic_number(response):
@@ -101,15 +86,6 @@ class SitemapSpider(TaskSpider):
             raise NotASitemap(f"gzipped sitemap larger than {max_size} bytes unpacked") from None
         except (OSError, EOFError) as exc:
             raise NotASitemap(f"gzipped sitemap cannot be unpacked ({exc})") from None
-
-    def _recent_enough(self, lastmod: str | None) -> bool:
-        if self.since is None or not lastmod:
-            return True
-        try:
-            when = datetime.fromisoformat(lastmod.replace("Z", "+00:00"))
-        except ValueError:
-            return True  # an unreadable date says nothing about age
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)) >= self.since
 
 
 def _read_sitemap(body: bytes) -> Sitemap | None:
