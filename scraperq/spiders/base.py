@@ -12,6 +12,11 @@ other worker of the spider on any machine, and never finishes on its own
 (stop it with SIGTERM/SIGINT: it finishes what it holds and gives the rest back).
 ``-a worker=1`` makes a spider with ``start_urls`` a worker too; ``-a worker=0``
 refuses worker mode.
+
+Only-new crawls, for every spider: ``-a only_new=1`` skips pages the spider stored
+before (the setting ``SCRAPERQ_ONLY_NEW=1`` does it for every crawl; ``only_new=0``
+turns it off for one); ``-a refresh=changed`` also stores again a page whose
+modification date or content changed (scraperq.onlynew).
 """
 
 from __future__ import annotations
@@ -66,9 +71,15 @@ class TaskSpider(scrapy.Spider):
         url: str | None = None,
         urls: str | None = None,
         worker: str | None = None,
+        only_new: str | None = None,
+        refresh: str = "never",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        from scraperq.onlynew import parse_refresh
+
+        self.only_new = parse_bool_arg("only_new", only_new) if only_new is not None else None
+        self.refresh = parse_refresh(refresh)
         given = ([url] if url else []) + (split_urls(urls) if urls else [])
         self.arg_urls = [validate_url(u) for u in given]
         if self.arg_urls:

@@ -56,7 +56,8 @@ class Handler(BaseHTTPRequestHandler):
                 HITS.clear()
                 KEY_HITS.clear()
                 LOG.clear()
-                sources.DAY["n"] = 1
+                if "hits" not in query:
+                    sources.DAY["n"] = 1
             return self.send(200, "{}", "application/json")
         if path == "/robots.txt":
             return self.send(200, "User-agent: *\nDisallow: /private/\n", "text/plain")
