@@ -19,7 +19,7 @@ Two halves, both keyed by the page's canonical URL per spider
   (:mod:`scraperq.storage.results` says why this holds across workers).
 
 The worker keeps nothing per URL in memory: stored pages live in the database,
-about 60 bytes each (``bench/only_new.py``).
+about 110 bytes each on disk (``bench/only_new.py``).
 
 Settings: ``SCRAPERQ_ONLY_NEW``.
 """
