@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from email.utils import format_datetime
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scrapy.http import HtmlResponse, Response, TextResponse
 
+from scraperq.article import parse_date
 from scraperq.extract import describe_file, extract_page, visible_text
 from scraperq.scope import FollowScope, registrable_domain
 from tests.mockserver.pages import ARTICLE, PDF_BYTES
@@ -222,3 +228,28 @@ def test_follow_scope_modes_and_allow() -> None:
     assert not domain.permits("https://shop.example.co.uk/about")
     assert not domain.permits("https://other.co.uk/blog/1")
     assert not FollowScope("none", "www.example.co.uk").permits("https://www.example.co.uk/x")
+
+
+# -- dates, against the standard library's own readers and writers ---------------------------
+
+DATES = st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2030, 12, 31), timezones=st.timezones())
+
+
+@given(DATES)
+def test_iso_dates_keep_their_instant_and_offset(when: datetime) -> None:
+    parsed = parse_date(when.isoformat(), latest=date(2031, 1, 1))
+    assert parsed is not None
+    assert datetime.fromisoformat(parsed) == when
+    assert datetime.fromisoformat(parsed).utcoffset() == when.utcoffset()
+
+
+@given(DATES)
+def test_rfc_822_dates_read_as_email_utils_writes_them(when: datetime) -> None:
+    parsed = parse_date(format_datetime(when.replace(microsecond=0)), latest=date(2031, 1, 1))
+    assert parsed is not None
+    assert datetime.fromisoformat(parsed) == when.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("raw", ["1970-01-01", "0001-01-01T00:00:00Z", "2999-01-01", "soon", "32.13.2020", ""])
+def test_placeholder_and_unreadable_dates_are_none(raw: str) -> None:
+    assert parse_date(raw, latest=date(2031, 1, 1)) is None
