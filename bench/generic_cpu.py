@@ -37,16 +37,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
 
-BARE = [
-    "-s", "SCHEDULER=scrapy.core.scheduler.Scheduler",
-    "-s", "DUPEFILTER_CLASS=scrapy.dupefilters.RFPDupeFilter",
-    "-s", "ITEM_PIPELINES={}",
-    "-s", "DOWNLOADER_MIDDLEWARES={}",
-    "-s", "SPIDER_MIDDLEWARES={}",
-    "-s", "EXTENSIONS={}",
-    "-s", "LOGSTATS_INTERVAL=3600",
-]  # fmt: skip
+from bench.queue_throughput import BARE as QUEUE_BENCH_BARE  # noqa: E402
+
+# The queue benchmark's mode (a): bare Scrapy's components, no item pipeline.
+BARE = [*QUEUE_BENCH_BARE, "-s", "LOGSTATS_INTERVAL=3600"]
 
 
 def children_cpu() -> float:

@@ -250,13 +250,7 @@ def item_fields(
 
 
 def count_results(db: Database, *, spider: str | None = None, task_id: int | None = None) -> int:
-    where, params = [], []
-    if spider is not None:
-        where.append("spider = %s")
-        params.append(spider)
-    if task_id is not None:
-        where.append("task_id = %s")
-        params.append(task_id)
+    where, params = _filters(spider=spider, task_id=task_id, since=None)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     with db.transaction() as cur:
         row = cur.execute(f"SELECT COUNT(*) AS n FROM results {clause}", params).fetchone()
