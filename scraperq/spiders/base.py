@@ -29,6 +29,7 @@ import scrapy
 
 from scraperq.config import check_environment
 from scraperq.errors import BadInput
+from scraperq.onlynew import parse_refresh
 from scraperq.urls import validate_url
 
 
@@ -76,8 +77,6 @@ class TaskSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        from scraperq.onlynew import parse_refresh
-
         self.only_new = parse_bool_arg("only_new", only_new) if only_new is not None else None
         self.refresh = parse_refresh(refresh)
         given = ([url] if url else []) + (split_urls(urls) if urls else [])
