@@ -16,7 +16,8 @@ Two halves, both keyed by the page's canonical URL per spider
   links are found.
 * :func:`page_claim` tells the store pipeline which page an item stands for; the
   result is inserted only if its claim succeeds in the same transaction
-  (:mod:`scraperq.storage.results` says why this holds across workers).
+  (:mod:`scraperq.storage.results` says why this holds across workers). Items
+  without a ``url`` of their own stand for no page and are stored as usual.
 
 The worker keeps nothing per URL in memory: stored pages live in the database,
 about 110 bytes each on disk (``bench/only_new.py``).
@@ -73,10 +74,16 @@ def only_new_mode(spider: Any, settings: Any) -> tuple[bool, bool]:
 # -- which page an item stands for --------------------------------------------------------
 
 
-def page_claim(item: Any, response_url: str, *, refresh: bool) -> PageClaim:
-    """The claim a result makes on its page: key, other URLs it was reached by, date, content hash."""
+def page_claim(item: Any, response_url: str, *, refresh: bool) -> PageClaim | None:
+    """The claim a result makes on its page: key, other URLs it was reached by, date, content hash.
+
+    None for an item without a ``url`` of its own (records of a JSON API, several items
+    listed on one page): it stands for no page, and is stored as in any crawl.
+    """
     data = item if type(item) is dict else ItemAdapter(item).asdict()
-    url = _text(data.get("url")) or response_url
+    url = _text(data.get("url"))
+    if url is None:
+        return None
     identity = _canonical(_text(data.get("canonical")), url)
     entry = data.get("entry") if isinstance(data.get("entry"), dict) else {}
     aliases = {url_key(u) for u in (url, response_url, _text(entry.get("url"))) if u}

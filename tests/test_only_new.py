@@ -114,9 +114,15 @@ def test_url_keys_ignore_tracking_order_case_and_fragments(a: str, b: str) -> No
 
 def test_a_claim_uses_the_canonical_unless_it_is_the_home_page() -> None:
     page: dict[str, Any] = {"url": "https://news.example/a?x=1", "canonical": "https://news.example/a", "text": "t"}
-    assert page_claim(page, page["url"], refresh=False).key == url_key("https://news.example/a")
+    claim = page_claim(page, page["url"], refresh=False)
+    assert claim is not None and claim.key == url_key("https://news.example/a")
     page["canonical"] = "https://news.example/"
-    assert page_claim(page, page["url"], refresh=False).key == url_key(page["url"])
+    claim = page_claim(page, page["url"], refresh=False)
+    assert claim is not None and claim.key == url_key(page["url"])
+
+
+def test_an_item_without_its_own_url_claims_no_page() -> None:
+    assert page_claim({"n": 1}, "https://api.example/records?page=1", refresh=False) is None
 
 
 def test_content_hash_follows_the_text_not_the_page_around_it() -> None:
