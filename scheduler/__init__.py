@@ -7,7 +7,7 @@ deployed to Scrapyd leaves it out. Modules, one concern each:
 * :mod:`~scheduler.app`: composition root (``scraperq scheduler`` runs it);
 * :mod:`~scheduler.config`: the settings it reads;
 * :mod:`~scheduler.daemon`: the loop, and why it is not an APScheduler scheduler;
-* :mod:`~scheduler.triggers`: fire times from APScheduler triggers, DST included;
+* :mod:`~scheduler.cron`, :mod:`~scheduler.triggers`: fire times, cron as cron means it, DST included;
 * :mod:`~scheduler.firing`: per fire time, run, skip (overlap) or record missed;
 * :mod:`~scheduler.dispatch`, :mod:`~scheduler.nodes`, :mod:`~scheduler.scrapyd`:
   least-loaded node, fail-over, Scrapyd's JSON API;

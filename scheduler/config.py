@@ -30,7 +30,7 @@ class SchedulerConfig:
     tick: float = 1.0
     # How often running jobs are followed through listjobs.json.
     track_interval: float = 2.0
-    # APScheduler's misfire_grace_time, applied by the daemon to fire times it finds late.
+    # How late a fire time may still run (APScheduler's misfire_grace_time; see scheduler.firing).
     misfire_grace: float = 600.0
     # A job whose node stays unreachable this long is recorded as failed.
     job_lost_after: float = 900.0

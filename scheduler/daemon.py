@@ -5,9 +5,9 @@ process ("do not share a job store between schedulers"), decides misfires from
 its own memory of run times, and guards ``max_instances`` only around the call
 that starts a job, not the crawl it starts. Exactly-once across restarts and
 across daemons needs the fire time and what became of it written in one
-database transaction, so the daemon keeps its own loop and uses APScheduler
-for what it does well: trigger arithmetic (``scheduler.triggers``). The job
-options it would take are applied here deliberately:
+database transaction, so the daemon keeps its own loop, with fire times from
+``scheduler.triggers``. The job options APScheduler would take are applied here
+deliberately:
 
 * ``coalesce=True`` and ``misfire_grace_time=SCRAPERQ_MISFIRE_GRACE``: late fire
   times collapse into one run, or are recorded missed (``scheduler.firing``);

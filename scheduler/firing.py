@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from scheduler.dispatch import ClaimedRun, Dispatched, new_job_id
-from scheduler.triggers import FireTimes, fire_times_for
+from scheduler.triggers import FireTimes, between, fire_times_for, latest_fire_time
 from scraperq.errors import Conflict, NotFound, ScraperqError
 from scraperq.storage import jobs, schedules
 from scraperq.storage.connection import Cursor, Database
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 # Fire times recorded one by one when many were missed; the last row notes the rest.
 MAX_RECORDED = 100
-_SECOND = timedelta(seconds=1)
 
 
 @dataclass
@@ -79,29 +78,6 @@ def handle_due(db: Database, schedule_id: int, now: datetime, *, grace: float) -
     return outcome
 
 
-def latest_fire_time(fire_times: FireTimes, start: datetime, until: datetime) -> datetime | None:
-    """The last fire time in ``[start, until]``, found in O(log n) trigger steps (fire times are whole seconds)."""
-    first = fire_times.next_after(start - _SECOND)
-    if first is None or first > until:
-        return None
-
-    def more_after(moment: datetime) -> bool:
-        found = fire_times.next_after(moment)
-        return found is not None and found <= until
-
-    low, high = first, until.replace(microsecond=0)
-    if not more_after(low):
-        return low
-    # more_after(low) holds and more_after(high) does not; the answer is the first moment where it stops.
-    while high - low > _SECOND:
-        middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
-        if more_after(middle):
-            low = middle
-        else:
-            high = middle
-    return high
-
-
 def overlap_reason(previous: JobRun) -> str:
     where = f" on {previous.node}" if previous.node else ""
     job = previous.scrapyd_job_id or f"run {previous.id}"
@@ -119,7 +95,7 @@ def _record_missed(
 ) -> int:
     """Record the fire times from ``first_due`` before ``latest`` (and ``latest`` itself unless it runs)."""
     until = latest - timedelta(microseconds=1) if latest_runs else latest
-    missed = fire_times.between(first_due, until, limit=MAX_RECORDED + 1)
+    missed = between(fire_times, first_due, until, limit=MAX_RECORDED + 1)
     recorded = 0
     for i, fire_time in enumerate(missed[:MAX_RECORDED]):
         if latest_runs:

@@ -151,6 +151,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE UNIQUE INDEX IF NOT EXISTS tasks_queue_token_idx ON tasks (queue_token)",
         ),
     ),
+    Migration(
+        10,
+        "cron expressions read as cron reads them",
+        (
+            # Cron schedules stored before this were read with APScheduler's weekday numbers
+            # (0 = Monday) and both day fields ANDed; they now mean what cron means, so a next
+            # fire time computed the old way may be a wrong day. The scheduler computes it again
+            # from now at its next pass (nothing is owed for the upgrade itself).
+            "UPDATE schedules SET next_fire_time = NULL WHERE cron IS NOT NULL",
+        ),
+    ),
 )
 
 
