@@ -15,8 +15,9 @@ deliberately:
   (and recorded) while the previous run is pending or running on any node.
 
 Each pass (at most ``SCRAPERQ_SCHEDULER_TICK`` apart, sooner when a fire time
-is near) reads the due schedules from the database, so changes made through
-the CLI take effect without a restart or any signal. Jobs are followed every
+is near, at once when the API asks) reads the due schedules and the run
+requests from the database, so changes made through the CLI, on any machine,
+take effect without a restart or any signal. Jobs are followed every
 ``SCRAPERQ_SCHEDULER_TRACK_INTERVAL`` seconds in a thread of their own, so a
 node slow to answer does not delay fire times. Only the leader acts
 (``scheduler.leader``); other daemons stand by.
@@ -32,7 +33,7 @@ from datetime import datetime
 
 from scheduler.config import SchedulerConfig
 from scheduler.dispatch import ClaimedRun, Dispatcher, Strays
-from scheduler.firing import handle_due
+from scheduler.firing import claim_request, handle_due
 from scheduler.leader import Leadership
 from scheduler.nodes import NodePool
 from scheduler.recovery import Recovery
@@ -60,7 +61,10 @@ class SchedulerDaemon:
         leadership: Leadership,
         *,
         clock: Callable[[], datetime] = utcnow,
+        wait: Callable[[threading.Event, float], bool] | None = None,
     ) -> None:
+        """``clock`` and ``wait`` (sleep on an event, at most so long; True if it was set) are the loop's
+        notion of time: tests drive the loop through a day in moments by giving their own."""
         self.config = config
         self.db = db
         self.pool = pool
@@ -80,6 +84,8 @@ class SchedulerDaemon:
             clock=clock,
         )
         self._stop = threading.Event()
+        self._wakeup = threading.Event()  # set by request_stop and wake
+        self._wait = wait or (lambda event, seconds: event.wait(seconds))
         self._unusable: set[int] = set()  # schedules whose trigger cannot be built, reported once
         self._failing: set[str] = set()  # steps that found the database down (reported once)
         self._health_lock = threading.Lock()
@@ -93,6 +99,11 @@ class SchedulerDaemon:
     def request_stop(self) -> None:
         """Ask the loop to stop after the current step (safe to call from a signal handler)."""
         self._stop.set()
+        self._wakeup.set()
+
+    def wake(self) -> None:
+        """Make the loop look at the database now (a run was just requested)."""
+        self._wakeup.set()
 
     def run(self) -> None:
         """Fire schedules in this thread, dispatch and follow jobs in others, until :meth:`request_stop`."""
@@ -105,7 +116,8 @@ class SchedulerDaemon:
                 delay = self.config.tick
                 if self.leadership.is_leader.is_set():
                     delay = self._guarded("firing", self._fire_step)
-                self._stop.wait(delay)
+                self._wait(self._wakeup, delay)
+                self._wakeup.clear()
         finally:
             self._stop.set()
             # Claims already made are dispatched before the daemon goes: their fire time is now.
@@ -162,8 +174,16 @@ class SchedulerDaemon:
         self.recovery.settle()
 
     def fire_due(self, now: datetime) -> list[ClaimedRun]:
-        """Claim every fire time due at ``now`` and dispatch the claims (in the background under :meth:`run`)."""
+        """Claim every run requested and every fire time due at ``now``, and dispatch the claims (in the
+        background under :meth:`run`)."""
         claims: list[ClaimedRun] = []
+        for run in jobs.runs_with_status(self.db, ("requested",)):
+            if self._stop.is_set() or not self.leadership.is_leader.is_set():
+                return claims
+            claim = claim_request(self.db, run, now, expire_after=self.config.misfire_grace)
+            if claim is not None:
+                claims.append(claim)
+                self._send(claim)
         for schedule in schedules.due_schedules(self.db, now):
             if self._stop.is_set() or not self.leadership.is_leader.is_set():
                 break
@@ -171,13 +191,16 @@ class SchedulerDaemon:
             if claim is None:
                 continue
             claims.append(claim)
-            executor = self._dispatching
-            if executor is None:
-                self.dispatcher.dispatch(claim)
-            else:  # sent at once, while the next due schedules are being claimed
-                self.dispatcher.hold(claim.run_id)  # recovery must not take it while it waits
-                executor.submit(self._dispatch_claimed, claim).add_done_callback(self._dispatch_done)
+            self._send(claim)
         return claims
+
+    def _send(self, claim: ClaimedRun) -> None:
+        executor = self._dispatching
+        if executor is None:
+            self.dispatcher.dispatch(claim)
+        else:  # sent at once, while the next due schedules are being claimed
+            self.dispatcher.hold(claim.run_id)  # recovery must not take it while it waits
+            executor.submit(self._dispatch_claimed, claim).add_done_callback(self._dispatch_done)
 
     def _dispatch_claimed(self, claim: ClaimedRun) -> None:
         age = (self.clock() - claim.claimed_at).total_seconds()

@@ -25,19 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from scheduler.dispatch import ClaimedRun, Dispatched, new_job_id
+from scheduler.dispatch import ClaimedRun, new_job_id
 from scheduler.triggers import FireTimes, between, fire_times_for, latest_fire_time
-from scraperq.errors import Conflict, NotFound, ScraperqError
+from scraperq.errors import Conflict, NotFound
 from scraperq.storage import jobs, schedules
 from scraperq.storage.connection import Cursor, Database
 from scraperq.storage.jobs import JobRun
 from scraperq.storage.schedules import Schedule
-
-if TYPE_CHECKING:
-    from scheduler.dispatch import Dispatcher
-    from scheduler.tracker import JobTracker
 
 # Fire times recorded one by one when many were missed; the last row notes the rest.
 MAX_RECORDED = 100
@@ -136,6 +131,37 @@ def claimed_run(run_id: int, job_id: str, schedule: Schedule, fire_time: datetim
     )
 
 
+def claim_request(db: Database, run: JobRun, now: datetime, *, expire_after: float) -> ClaimedRun | None:
+    """Take a run requested by hand (``scraperq schedule run``, the API) for dispatch, once across daemons.
+
+    A request older than ``expire_after`` seconds is recorded ``missed`` rather than run late; one whose
+    schedule has meanwhile started another run is recorded ``skipped``; one whose schedule was removed,
+    ``failed``. None when it is not to be dispatched (or another daemon took it).
+    """
+    with db.transaction() as cur:
+        schedule = schedules.lock_schedule(cur, run.schedule_id) if run.schedule_id is not None else None
+        if not jobs.take_request(cur, run.id):
+            return None
+        requested_at = run.created_at or now
+        reason = None
+        if schedule is None:
+            status, reason = "failed", "its schedule was removed before the run was dispatched"
+        elif (now - requested_at).total_seconds() > expire_after:
+            status, reason = "missed", "missed: no scheduler dispatched the request within the grace period"
+        else:
+            others = [r for r in jobs.active_runs_of(cur, schedule.id) if r.id != run.id]
+            if others:
+                status, reason = "skipped", overlap_reason(others[-1])
+        if reason is not None:
+            cur.execute(
+                "UPDATE job_runs SET status = %s, error = %s, finished_at = %s WHERE id = %s",
+                (status, reason, now, run.id),
+            )
+            return None
+    assert schedule is not None
+    return claimed_run(run.id, run.scrapyd_job_id or new_job_id(), schedule, run.fire_time or now, now)
+
+
 def claim_manual(db: Database, name: str, now: datetime) -> ClaimedRun:
     """Claim a run of the schedule now (``scraperq schedule run``), unless its previous run is still going."""
     with db.transaction() as cur:
@@ -153,27 +179,3 @@ def claim_manual(db: Database, name: str, now: datetime) -> ClaimedRun:
         if run_id is None:
             raise Conflict(f"schedule {name!r} was run at this very instant already")
     return claimed_run(run_id, job_id, schedule, now, now)
-
-
-class NotDispatched(ScraperqError):
-    """No node took a run started by hand; nothing of the attempt is kept."""
-
-
-def run_now(db: Database, dispatcher: Dispatcher, tracker: JobTracker, name: str, now: datetime) -> Dispatched:
-    """Dispatch the schedule ``name`` once, outside its triggers (``scraperq schedule run``, the API).
-
-    Returns what the dispatch did (``run`` says which run); its ``node`` is None when
-    Scrapyd may have queued the job without confirming it. Raises NotFound, Conflict
-    (its previous run is still going) or NotDispatched.
-    """
-    schedule = schedules.get_schedule(db, name)
-    # A previous run that has just ended on its node must not make this one a conflict.
-    previous = jobs.runs_with_status(db, ("pending", "running"), schedule_id=schedule.id)
-    if previous:
-        tracker.follow(previous)
-    claim = claim_manual(db, name, now)
-    outcome = dispatcher.dispatch(claim, record_failure=False)
-    if outcome.node is None and not outcome.unresolved:
-        jobs.delete_run(db, claim.run_id)  # no node took it: leave no trace of an attempt
-        raise NotDispatched(f"schedule {name!r} not run: {outcome.error}")
-    return outcome

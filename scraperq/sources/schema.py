@@ -21,6 +21,7 @@ from scraperq.arguments import ArgumentError
 from scraperq.errors import BadInput
 from scraperq.fields import FieldRule, RuleError
 from scraperq.rendering import parse_render_mode
+from scraperq.sources.files import SourceError
 from scraperq.spiders.arguments import KINDS as KIND_ARGUMENTS
 from scraperq.spiders.feed import FeedSpider
 from scraperq.spiders.jsonapi import JsonApiSpider
@@ -95,16 +96,6 @@ SETTABLE = {
     "SCRAPERQ_RETRY_TIMES": int,
     "USER_AGENT": str,
 }
-
-
-class SourceError(Exception):
-    """A source file that cannot become a spider: which file, which field, why."""
-
-    def __init__(self, file: str, field: str, reason: str) -> None:
-        super().__init__(f"{file}: {field}: {reason}")
-        self.file = file
-        self.field = field
-        self.reason = reason
 
 
 def spider_class_from_yaml(text: str, *, file: str, stem: str) -> type[Spider]:

@@ -13,6 +13,7 @@ list`` loads.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from scraperq.arguments import (
@@ -122,3 +123,32 @@ SPIDERS: dict[str, Arguments] = {
 
 # Source files (scraperq/sources/), by their kind.
 KINDS: dict[str, Arguments] = {"html": SOURCE, "feed": FEED, "sitemap": SITEMAP, "jsonapi": JSONAPI}
+
+
+@dataclass(frozen=True)
+class SpiderInfo:
+    """A spider of the project as the scheduler sees it: its arguments, and a source file's ``args``."""
+
+    name: str
+    arguments: Arguments
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    source_file: str | None = None
+
+    def check(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The typed values of ``given`` as the crawl will check them (:class:`ArgumentError` if refused)."""
+        return self.arguments.parse(given, spider=self.name, defaults=self.defaults)
+
+
+def project_spiders(sources_dir: str | None) -> dict[str, SpiderInfo]:
+    """Every spider ``scrapy list`` shows, by name: the Python spiders and one per source file.
+
+    Source files are read for their name, kind and ``args`` only (a file with a
+    mistake elsewhere is listed, and refused when its crawl starts, with the field).
+    """
+    from scraperq.sources.files import source_summaries
+
+    found = {name: SpiderInfo(name, declared) for name, declared in SPIDERS.items()}
+    for source in source_summaries(sources_dir):
+        if source.name not in found and source.kind in KINDS:
+            found[source.name] = SpiderInfo(source.name, KINDS[source.kind], source.args, source.file)
+    return found
