@@ -6,7 +6,7 @@ overrides (``scraperq/settings.py``):
 ``DATABASE_URL``, ``SCRAPYD_NODES``, ``SCRAPYD_PROJECT``, ``SCRAPYD_TIMEOUT``,
 ``SCRAPYD_NODE_CAPACITY``, ``SCRAPERQ_SCHEDULER_TICK``,
 ``SCRAPERQ_SCHEDULER_TRACK_INTERVAL``, ``SCRAPERQ_MISFIRE_GRACE``,
-``SCRAPERQ_JOB_LOST_AFTER``.
+``SCRAPERQ_JOB_LOST_AFTER``, ``SCRAPERQ_JOB_HEARTBEAT``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ class SchedulerConfig:
     job_lost_after: float = 900.0
     # How often the leader proves it still holds its lock (and a follower tries to take it).
     heartbeat: float = 1.0
+    # How often a crawl reports itself (scraperq/jobreport.py); six missed reports and it is gone.
+    job_heartbeat: float = 10.0
+
+    @property
+    def job_silent_after(self) -> float:
+        return 6 * self.job_heartbeat
 
     @classmethod
     def from_settings(cls, settings: Any) -> SchedulerConfig:
@@ -59,6 +65,7 @@ class SchedulerConfig:
             misfire_grace=_positive(settings, "SCRAPERQ_MISFIRE_GRACE", float, allow_zero=True),
             job_lost_after=_positive(settings, "SCRAPERQ_JOB_LOST_AFTER", float),
             heartbeat=min(1.0, tick),
+            job_heartbeat=_positive(settings, "SCRAPERQ_JOB_HEARTBEAT", float),
         )
 
     @property

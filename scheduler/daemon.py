@@ -72,7 +72,15 @@ class SchedulerDaemon:
         self.clock = clock
         strays = Strays()
         self.dispatcher = Dispatcher(db, client, pool, strays=strays, clock=clock)
-        self.tracker = JobTracker(db, client, pool, strays=strays, lost_after=config.job_lost_after, clock=clock)
+        self.tracker = JobTracker(
+            db,
+            client,
+            pool,
+            strays=strays,
+            lost_after=config.job_lost_after,
+            silent_after=config.job_silent_after,
+            clock=clock,
+        )
         self.recovery = Recovery(
             db,
             client,
