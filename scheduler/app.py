@@ -46,8 +46,8 @@ def build_client(config: SchedulerConfig) -> tuple[ScrapydClient, NodePool]:
 
 def build_app(settings: Any) -> SchedulerApp:
     config = SchedulerConfig.from_settings(settings)
-    # Room for the dispatch threads, the tracker and the CLI-facing queries at once.
-    db = open_database(config.database_url, pool_size=8)
+    # Room for the claiming and dispatch threads, the tracker and the API at once (opened as needed).
+    db = open_database(config.database_url, pool_size=16)
     client, pool = build_client(config)
     holder = f"{socket.gethostname()}:{os.getpid()}"
     leadership = Leadership(

@@ -6,7 +6,7 @@ overrides (``scraperq/settings.py``):
 ``DATABASE_URL``, ``SCRAPYD_NODES``, ``SCRAPYD_PROJECT``, ``SCRAPYD_TIMEOUT``,
 ``SCRAPYD_NODE_CAPACITY``, ``SCRAPERQ_SCHEDULER_TICK``,
 ``SCRAPERQ_SCHEDULER_TRACK_INTERVAL``, ``SCRAPERQ_MISFIRE_GRACE``,
-``SCRAPERQ_JOB_LOST_AFTER``, ``SCRAPERQ_JOB_HEARTBEAT``.
+``SCRAPERQ_JOB_LOST_AFTER``, ``SCRAPERQ_JOB_HEARTBEAT``, ``SCRAPERQ_DISPATCH_CONCURRENCY``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class SchedulerConfig:
     heartbeat: float = 1.0
     # How often a crawl reports itself (scraperq/jobreport.py); six missed reports and it is gone.
     job_heartbeat: float = 10.0
+    # schedule.json calls made at once to each node when many fire times fall due together.
+    dispatch_concurrency: int = 8
 
     @property
     def job_silent_after(self) -> float:
@@ -66,6 +68,7 @@ class SchedulerConfig:
             job_lost_after=_positive(settings, "SCRAPERQ_JOB_LOST_AFTER", float),
             heartbeat=min(1.0, tick),
             job_heartbeat=_positive(settings, "SCRAPERQ_JOB_HEARTBEAT", float),
+            dispatch_concurrency=_positive(settings, "SCRAPERQ_DISPATCH_CONCURRENCY", int),
         )
 
     @property

@@ -45,8 +45,8 @@ from scraperq.storage.connection import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
-# Dispatches made at once when many schedules fall due together.
-DISPATCH_CONCURRENCY = 4
+# Fire times claimed at once when many schedules fall due together (each on its own connection).
+CLAIM_CONCURRENCY = 8
 # Never spin: even with work waiting, give the database and the nodes a breath.
 _MIN_SLEEP = 0.01
 
@@ -101,6 +101,7 @@ class SchedulerDaemon:
         # Set while run() runs: fire times are claimed in the loop and dispatched here, so a slow
         # node delays the jobs it is sent, not the claiming of the next fire times.
         self._dispatching: ThreadPoolExecutor | None = None
+        self._claiming: ThreadPoolExecutor | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -118,7 +119,10 @@ class SchedulerDaemon:
         self.leadership.start()
         tracking = threading.Thread(target=self._track_loop, name="scheduler-tracker", daemon=True)
         tracking.start()
-        self._dispatching = ThreadPoolExecutor(DISPATCH_CONCURRENCY, thread_name_prefix="dispatch")
+        # Dispatches run in parallel across nodes and connections: so many per node at once.
+        workers = max(1, self.config.dispatch_concurrency * len(self.config.nodes))
+        self._dispatching = ThreadPoolExecutor(workers, thread_name_prefix="dispatch")
+        self._claiming = ThreadPoolExecutor(CLAIM_CONCURRENCY, thread_name_prefix="claim")
         try:
             while not self._stop.is_set():
                 delay = self.config.tick
@@ -129,6 +133,8 @@ class SchedulerDaemon:
         finally:
             self._stop.set()
             # Claims already made are dispatched before the daemon goes: their fire time is now.
+            self._claiming.shutdown(wait=True)
+            self._claiming = None
             self._dispatching.shutdown(wait=True)
             self._dispatching = None
             tracking.join(timeout=self.config.dispatch_deadline + 5)
@@ -192,14 +198,24 @@ class SchedulerDaemon:
             if claim is not None:
                 claims.append(claim)
                 self._send(claim)
-        for schedule in schedules.due_schedules(self.db, now):
-            if self._stop.is_set() or not self.leadership.is_leader.is_set():
-                break
-            claim = self._fire(schedule, now)
-            if claim is None:
-                continue
-            claims.append(claim)
-            self._send(claim)
+        due = schedules.due_schedules(self.db, now)
+        if not due:
+            return claims
+        # Bring the previous runs of these schedules up to date first, in one round of the nodes:
+        # a run that has just ended must not cause a skip.
+        wanted = {s.id for s in due}
+        previous = [r for r in jobs.runs_with_status(self.db, ("pending", "running")) if r.schedule_id in wanted]
+        if previous:
+            self.tracker.follow(previous)
+        claiming = self._claiming
+        if claiming is None:
+            found = (self._fire(schedule, now) for schedule in due)
+        else:  # each claim is one transaction on its own connection: many at once
+            found = claiming.map(lambda schedule: self._fire(schedule, now), due)
+        for claim in found:
+            if claim is not None:
+                claims.append(claim)
+                self._send(claim)
         return claims
 
     def _send(self, claim: ClaimedRun) -> None:
@@ -230,10 +246,8 @@ class SchedulerDaemon:
             self._crashed(exc)
 
     def _fire(self, schedule: schedules.Schedule, now: datetime) -> ClaimedRun | None:
-        # Bring the previous runs up to date first: one that has just ended must not cause a skip.
-        previous = jobs.runs_with_status(self.db, ("pending", "running"), schedule_id=schedule.id)
-        if previous:
-            self.tracker.follow(previous)
+        if self._stop.is_set() or not self.leadership.is_leader.is_set():
+            return None
         try:
             outcome = handle_due(self.db, schedule.id, now, grace=self.config.misfire_grace)
         except BadInput as exc:

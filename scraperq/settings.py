@@ -79,6 +79,8 @@ SCRAPERQ_JOB_LOST_AFTER = 900
 # every so many seconds; the scheduler takes it for gone after six heartbeats without one.
 SCRAPERQ_JOB_REPORT = True
 SCRAPERQ_JOB_HEARTBEAT = 10.0
+# When many fire times fall due at once, schedule.json calls made to each node at the same time.
+SCRAPERQ_DISPATCH_CONCURRENCY = 8
 
 # --- Safety -------------------------------------------------------------------------
 # "0": refuse loopback/private/link-local/multicast/reserved addresses; "1": allow all;

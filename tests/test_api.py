@@ -617,6 +617,35 @@ def test_run_now_dispatches_to_a_scrapyd_node_and_shows_in_jobs(
     assert api.get("/api/jobs?schedule=nosuch").status_code == 404
 
 
+def test_jobs_started_on_scrapyd_directly_are_in_the_history_with_counts_and_errors_in_words(
+    api: Api, scrapyd: list[Any], mockserver: Any
+) -> None:
+    node = scrapyd[1]
+    ok = node.call("schedule.json", project="scraperq", spider="generic", url=mockserver("/article"))["jobid"]
+    bad = node.call("schedule.json", project="scraperq", spider="generic", url="not-a-url")["jobid"]
+
+    def ended(job_id: str) -> dict | None:
+        found = [j for j in api.get("/api/jobs").json()["jobs"] if j["scrapyd_job_id"] == job_id]
+        return found[0] if found and found[0]["status"] in ("finished", "failed") else None
+
+    done = wait_for(lambda: ended(ok), timeout=90, interval=0.5, message="the direct job to end")
+    assert (done["origin"], done["schedule"], done["status"], done["finish_reason"]) == (
+        "scrapyd",
+        None,
+        "finished",
+        "finished",
+    )
+    assert (done["item_count"], done["task_count"], done["tasks_failed"]) == (1, 1, 0)
+    assert done["pages"] >= 1 and done["host"] and done["pid"]
+
+    refused = wait_for(lambda: ended(bad), timeout=90, interval=0.5, message="the job that cannot start")
+    assert refused["status"] == "failed"
+    assert refused["error"].startswith("-a url='not-a-url': invalid URL 'not-a-url'")
+    log = (node.folder / "logs" / "scraperq" / "generic" / f"{bad}.log").read_text()
+    assert "The crawl did not start: -a url='not-a-url': invalid URL 'not-a-url'" in log
+    assert "invalid URL &#x27;not-a-url&#x27;" in api.get("/").text  # the dashboard says it too, escaped
+
+
 # -- routing errors ---------------------------------------------------------------------------------
 
 

@@ -296,7 +296,12 @@ SCHEMAS: dict[str, Schema] = {
         "required": ["name", "up", "running", "pending", "capacity", "load", "error"],
         "properties": {
             "name": dict(_TEXT, description="The node's URL, without credentials."),
-            "up": {"type": "boolean"},
+            "up": {"type": "boolean", "description": "It answers and has the project: jobs can go there."},
+            "state": {
+                "type": "string",
+                "enum": ["up", "down", "no project"],
+                "description": "no project: it answers, but the project is not deployed there.",
+            },
             "running": _INT,
             "pending": _INT,
             "capacity": _INT,
