@@ -183,6 +183,30 @@ def burst_round(folder: Path, egg: Path, count: int, concurrency: int, url: str)
     return [(r.dispatched_at - r.fire_time).total_seconds() for r in accepted], len(accepted)
 
 
+def scrapyd_ceiling(folder: Path, egg: Path, calls: int = 300) -> float:
+    """schedule.json calls per second one Scrapyd node takes, 8 at a time: the bound on any dispatcher."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scheduler.scrapyd import ScrapydClient, parse_nodes
+
+    [node] = start_nodes(folder, 1, crawl_env("sqlite:///" + str(folder / "unused.sqlite3")), egg)
+    try:
+        client = ScrapydClient(project="scraperq", timeout=30)
+        [target] = parse_nodes(node.url, default_capacity=1)
+
+        def one(_: int) -> None:
+            client.schedule(
+                target, spider="generic", job_id=uuid.uuid4().hex, args={"url": "http://127.0.0.1:9/"}, settings={}
+            )
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(one, range(calls)))
+        return calls / (time.monotonic() - started)
+    finally:
+        node.stop()
+
+
 def burst(count: int) -> int:
     mock = MockServer()
     results = {}
@@ -191,12 +215,18 @@ def burst(count: int) -> int:
             folder = Path(tmp)
             (folder / "egg").mkdir()
             egg = build_egg(folder / "egg")
+            (folder / "ceiling").mkdir()
+            ceiling = scrapyd_ceiling(folder / "ceiling", egg)
             for label, concurrency in (("one call per node at a time", 1), ("parallel, the default (8 per node)", 8)):
                 (folder / str(concurrency)).mkdir()
                 results[label] = burst_round(folder / str(concurrency), egg, count, concurrency, mock("/article"))
     finally:
         mock.stop()
     print(f"{count} schedules due in the same second, 2 Scrapyd nodes: fire time -> accepted by a node")
+    print(
+        f"  Scrapyd itself takes {ceiling:.0f} schedule.json calls/s per node (8 at a time): {count} jobs need"
+        f" at least {count / (2 * ceiling):.1f} s on two nodes, whatever sends them"
+    )
     for label, (latencies, accepted) in results.items():
         if not latencies:
             print(f"  {label:36} none accepted")

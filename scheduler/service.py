@@ -103,6 +103,10 @@ class _Checked:
     args: dict[str, str]
     settings: dict[str, str]
 
+    def columns(self) -> dict[str, Any]:
+        """The checked values, as the storage functions take them."""
+        return dict(vars(self))
+
 
 class ScheduleService:
     """The operations, over one database and the project's settings (a mapping, Scrapy's or ours)."""
@@ -201,17 +205,7 @@ class ScheduleService:
         checked = self._check(new.spider, new.cron, new.timezone, new.interval_seconds, new.args, new.settings, now)
         next_fire = _first(checked, anchor=now, after=now) if new.enabled else None
         return store.add_schedule(
-            self.db,
-            name=new.name,
-            spider=checked.spider,
-            cron=checked.cron,
-            interval_seconds=checked.interval_seconds,
-            timezone=checked.timezone,
-            args=checked.args,
-            settings=checked.settings,
-            next_fire_time=next_fire,
-            enabled=new.enabled,
-            now=now,
+            self.db, name=new.name, next_fire_time=next_fire, enabled=new.enabled, now=now, **checked.columns()
         )
 
     def edit(self, name: str, change: ScheduleChange) -> Schedule:
@@ -256,17 +250,7 @@ class ScheduleService:
             else:
                 next_fire = current.next_fire_time
             return store.update_schedule(
-                cur,
-                current.id,
-                spider=checked.spider,
-                cron=checked.cron,
-                interval_seconds=checked.interval_seconds,
-                timezone=checked.timezone,
-                args=checked.args,
-                settings=checked.settings,
-                enabled=enabled,
-                next_fire_time=next_fire,
-                now=now,
+                cur, current.id, enabled=enabled, next_fire_time=next_fire, now=now, **checked.columns()
             )
 
     def pause(self, name: str) -> Schedule:
