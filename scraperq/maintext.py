@@ -30,7 +30,6 @@ from typing import Any
 
 from lxml import etree
 
-TEXT_MODES = ("main", "precision", "recall", "fast", "none")
 # Characters XML cannot hold; trafilatura builds new elements and fails on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Elements nested deeper than this make trafilatura's fallback extractors (jusText) take
@@ -38,15 +37,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # below it. One XPath step per level, so the check visits each element once, in C.
 MAX_FALLBACK_DEPTH = 200
 _TOO_DEEP = etree.XPath("boolean(" + "/".join(["*"] * MAX_FALLBACK_DEPTH) + ")")
-
-
-def parse_text_mode(raw: object) -> str:
-    from scraperq.errors import BadInput
-
-    mode = str(raw).strip().lower()
-    if mode not in TEXT_MODES:
-        raise BadInput(f"-a text={raw!r}: use one of {', '.join(TEXT_MODES)}")
-    return mode
 
 
 @cache

@@ -41,7 +41,6 @@ from scrapy.utils.defer import deferred_to_future
 from twisted.internet import threads
 
 from scraperq.crawlstore import CrawlStore
-from scraperq.errors import BadInput
 from scraperq.scope import host_of, registrable_domain
 from scraperq.storage.results import PageClaim, stored_pages, url_key
 
@@ -51,15 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REFRESH_MODES = ("never", "changed")
 ENTRY = "listing_entry"  # request meta set by scraperq.spiders.listing: what the feed or sitemap said
-
-
-def parse_refresh(raw: object) -> str:
-    mode = str(raw).strip().lower()
-    if mode not in REFRESH_MODES:
-        raise BadInput(f"-a refresh={raw!r}: use one of {', '.join(REFRESH_MODES)}")
-    return mode
 
 
 def only_new_mode(spider: Any, settings: Any) -> tuple[bool, bool]:

@@ -35,6 +35,7 @@ from w3lib.html import remove_tags
 
 from scraperq.fields import clean_text
 from scraperq.items import FeedEntry
+from scraperq.spiders.arguments import FEED
 from scraperq.spiders.listing import ListingSpider
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+xml")
@@ -46,6 +47,7 @@ class NotAFeed(ValueError):
 
 class FeedSpider(ListingSpider):
     name = "feed"
+    arguments = FEED
     item_class = FeedEntry
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:

@@ -8,7 +8,7 @@ or sitemap) and ``entry`` (the entry as it would be stored without ``follow``). 
 pages belong to the task of the URL the crawl started from, like every request a
 task's pages lead to.
 
-Arguments (parsed once here, for both spiders):
+Arguments (declared once for both spiders, ``LISTING`` in scraperq/spiders/arguments.py):
 
 * ``follow``: ``1`` to fetch each entry's page, ``0`` (default) to store the entries;
 * ``allow``: a regular expression an entry's URL must contain (``re.search``);
@@ -22,59 +22,29 @@ Filters apply before anything is fetched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import scrapy
 from scrapy.http import Response, TextResponse
 
-from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
-from scraperq.maintext import parse_text_mode
-from scraperq.spiders.base import TaskSpider, parse_bool_arg
+from scraperq.spiders.base import TaskSpider
 from scraperq.spiders.generic import GenericSpider, is_html
 
 ENTRY = "listing_entry"  # request meta: what the entry said, merged into its page
 
 
-def parse_since(raw: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"-a since={raw!r}: not an ISO date or time, e.g. 2026-01-31") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def parse_allow(raw: str) -> re.Pattern[str]:
-    try:
-        return re.compile(raw)
-    except re.error as exc:
-        raise BadInput(f"-a allow={raw!r}: not a regular expression ({exc})") from None
-
-
 class ListingSpider(TaskSpider):
     """A spider whose pages list entries (feeds, sitemaps) that ``follow=1`` fetches."""
 
-    # Subclasses and source files: arguments used when the command line gives none.
-    default_args: ClassVar[Mapping[str, str]] = {}
-
-    def __init__(
-        self,
-        *args: Any,
-        follow: str | None = None,
-        allow: str | None = None,
-        since: str | None = None,
-        text: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        given = {"follow": follow, "allow": allow, "since": since, "text": text}
-        values = {k: v if v is not None else self.default_args.get(k) for k, v in given.items()}
-        self.follow_entries = parse_bool_arg("follow", values["follow"]) if values["follow"] is not None else False
-        self.allow = parse_allow(values["allow"]) if values["allow"] else None
-        self.since = parse_since(values["since"]) if values["since"] else None
-        self.text_mode = parse_text_mode(values["text"] or "main")
+        self.follow_entries: bool = self.args["follow"]
+        self.allow: re.Pattern[str] | None = self.args["allow"]
+        self.since: datetime | None = self.args["since"]
+        self.text_mode: str = self.args["text"]
 
     def keeps(self, url: str | None, *dates: str | None) -> bool:
         """Whether an entry passes ``allow`` and ``since`` (judged by its latest readable date)."""

@@ -8,17 +8,15 @@ unpacked (no larger than ``DOWNLOAD_MAXSIZE``). Everything found belongs to the
 task of the URL the crawl started from. Parsing streams through the document
 (Scrapy's :class:`~scrapy.utils.sitemap.Sitemap`), without entity expansion.
 
-With ``-a follow=1`` it fetches each kept URL's page instead and stores it as
-the generic spider would, merged with its entry (``lastmod`` is the page's
-``modified`` when the page declares none; :mod:`scraperq.spiders.listing`).
-
-Arguments:
+Arguments (declared in ``scraperq/spiders/arguments.py``):
 
 * ``url``/``urls``: sitemaps, sitemap indexes or robots.txt files.
 * ``allow``: a regular expression a listed URL must contain to be kept.
 * ``since``: an ISO date or time; keep only URLs whose ``lastmod`` is that or
   later (URLs without ``lastmod`` are kept: nothing says they are old).
-* ``follow``, ``text``: as :mod:`scraperq.spiders.listing` says.
+* ``follow``, ``text``: with ``follow=1`` each kept URL's page is fetched and stored
+  as the generic spider would, merged with its entry (``lastmod`` is the page's
+  ``modified`` when the page declares none; :mod:`scraperq.spiders.listing`).
 """
 
 from __future__ import annotations
@@ -33,9 +31,8 @@ from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from scraperq.items import SitemapEntry
-from scraperq.spiders.listing import ListingSpider, parse_since
-
-__all__ = ["NotASitemap", "SitemapSpider", "parse_since"]
+from scraperq.spiders.arguments import SITEMAP
+from scraperq.spiders.listing import ListingSpider
 
 
 class NotASitemap(ValueError):
@@ -44,6 +41,7 @@ class NotASitemap(ValueError):
 
 class SitemapSpider(ListingSpider):
     name = "sitemap"
+    arguments = SITEMAP
     item_class = SitemapEntry
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
