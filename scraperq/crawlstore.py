@@ -23,7 +23,7 @@ from twisted.internet import task, threads
 
 from scraperq.storage import database_url, open_database
 from scraperq.storage.connection import JsonText, utcnow
-from scraperq.storage.results import ResultRow
+from scraperq.storage.results import PageClaim, ResultRow
 from scraperq.storage.tasks import NewTask, insert_tasks
 from scraperq.storage.writer import BatchWriter, TaskEvent
 
@@ -104,7 +104,7 @@ class CrawlStore:
 
     # -- results -----------------------------------------------------------------
 
-    def add_result(self, ctx: ItemContext, data: dict[str, Any] | JsonText) -> None:
+    def add_result(self, ctx: ItemContext, data: dict[str, Any] | JsonText, *, claim: PageClaim | None = None) -> None:
         assert ctx.task_id is not None
         spider = self.crawler.spider
         row = ResultRow(
@@ -115,6 +115,7 @@ class CrawlStore:
             scraped_at=utcnow(),
             fingerprint=ctx.fingerprint,
             job_id=self.job_id,
+            claim=claim,
         )
         if self.writer.add_result(row):
             self.flush_soon()

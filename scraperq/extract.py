@@ -2,13 +2,14 @@
 
 :func:`extract_page` turns an HTML response into plain JSON data: final URL,
 status, title, meta description, canonical URL, language, headings, main text,
-outgoing links, OpenGraph fields and JSON-LD blocks. :func:`describe_file` gives
-the little that can be said about anything else (PDF, image, JSON): URL, status,
-content type and size. Both are pure functions of the response, so they are
-tested on hand-built responses without a crawl.
+article metadata (headline, dates, authors, site name, image: see
+:mod:`scraperq.article`), outgoing links, OpenGraph fields and JSON-LD blocks.
+:func:`describe_file` gives the little that can be said about anything else
+(PDF, image, JSON): URL, status, content type and size. Both are pure functions
+of the response, so they are tested on saved pages without a crawl.
 
 Everything is read from the lxml tree parsel already built for the response;
-nothing here modifies it.
+nothing here modifies it (the main text is taken from a copy, :mod:`scraperq.maintext`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from scrapy.http import Response, TextResponse
 from scrapy.utils.response import get_base_url
 from w3lib.html import strip_html5_whitespace
 from w3lib.url import safe_url_string
+
+from scraperq.article import MetaTags, article_metadata
+from scraperq.language import detect_language
+from scraperq.maintext import extract_main_text, has_control_characters
 
 logger = logging.getLogger(__name__)
 
@@ -101,22 +106,45 @@ _ARTICLES = etree.XPath("//article[not(ancestor::article)]")
 _WRAPS_CONTENT = etree.XPath("boolean(.//main | .//article | .//h1 | .//*[@role='main'])")
 
 
-def extract_page(response: TextResponse) -> dict[str, Any]:
-    """Everything the generic spider stores for an HTML page."""
+def extract_page(response: TextResponse, *, text_mode: str = "main") -> dict[str, Any]:
+    """Everything the generic spider stores for an HTML page.
+
+    ``text_mode`` is one of :data:`scraperq.maintext.TEXT_MODES`; with ``none``
+    the ``text`` field is None and the page's language is not guessed from it.
+    """
     root = response.selector.root
     base = get_base_url(response)
-    meta = _meta_tags(root)
+    meta = MetaTags.of(root)
+    title = _title(root)
+    heads = headings(root)
+    blocks = json_ld(root)
+    text = None
+    if text_mode != "none":
+        text = extract_main_text(root, mode=text_mode, has_control_chars=has_control_characters(response.text))
+        if text is None:  # a page of a few words: what it shows is all it says
+            text = visible_text(root)
+    article = article_metadata(
+        root,
+        url=response.url,
+        base=base,
+        meta=meta,
+        json_ld=blocks,
+        title=title,
+        h1s=[h["text"] for h in heads if h["level"] == 1],
+    )
+    language = _declared_language(root, response, meta, blocks) or detect_language(text)
     return {
         **describe_file(response),
-        "title": _title(root),
-        "description": meta.get("description"),
+        "title": title,
+        "description": meta.values.get("description"),
         "canonical": _canonical(root, base),
-        "language": _language(root, response, meta),
-        "headings": headings(root),
-        "text": main_text(root),
+        "language": language,
+        **article,
+        "headings": heads,
+        "text": text,
         "links": links(root, base),
         "opengraph": opengraph(root, base),
-        "json_ld": json_ld(root),
+        "json_ld": blocks,
     }
 
 
@@ -139,8 +167,12 @@ def normalize_space(text: str) -> str:
     return " ".join(text.split())
 
 
-def main_text(root: Any) -> str:
-    """The page's readable text, one line per block, without navigation and other boilerplate."""
+def visible_text(root: Any) -> str:
+    """The page's readable text, one line per block, without navigation and other boilerplate.
+
+    Taken from ``<main>``, else the outermost ``<article>``s, else ``<body>``: the
+    fallback for pages too short for :func:`scraperq.maintext.extract_main_text`.
+    """
     body = root.find("body")
     whole = [body if body is not None else root]
     preferred = content_roots(root)
@@ -241,17 +273,6 @@ def _title(root: Any) -> str | None:
 # -- metadata ----------------------------------------------------------------------------
 
 
-def _meta_tags(root: Any) -> dict[str, str]:
-    """``<meta name=... content=...>`` by lower-cased name; the first of a repeated name wins."""
-    out: dict[str, str] = {}
-    for element in root.iter("meta"):
-        name = (element.get("name") or element.get("http-equiv") or "").strip().lower()
-        content = element.get("content")
-        if name and content is not None and name not in out:
-            out[name] = normalize_space(content)
-    return out
-
-
 def _rel_tokens(element: Any) -> set[str]:
     return set((element.get("rel") or "").lower().split())
 
@@ -264,17 +285,25 @@ def _canonical(root: Any, base: str) -> str | None:
     return None
 
 
-def _language(root: Any, response: TextResponse, meta: dict[str, str]) -> str | None:
-    """<html lang>, else the Content-Language header, else its <meta http-equiv> twin."""
+def _declared_language(root: Any, response: TextResponse, meta: MetaTags, blocks: list[Any]) -> str | None:
+    """<html lang>, else the Content-Language header, else its <meta http-equiv> twin,
+    else ``og:locale`` (``de_DE`` -> ``de-DE``), else JSON-LD ``inLanguage``."""
     for attr in ("lang", "{http://www.w3.org/XML/1998/namespace}lang", "xml:lang"):
         value = (root.get(attr) or "").strip()
         if value:
             return value
     header = response.headers.get(b"Content-Language", b"").decode("latin-1")
-    for candidate in (header, meta.get("content-language", "")):
+    for candidate in (header, meta.values.get("content-language", "")):
         first = candidate.split(",")[0].strip()  # "en-GB, fr": the first is the main one
         if first:
             return first
+    locale = meta.values.get("og:locale", "").strip()
+    if re.fullmatch(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})?", locale):
+        return locale.replace("_", "-")
+    for block in blocks:
+        found = block.get("inLanguage") if isinstance(block, dict) else None
+        if isinstance(found, str) and found.strip():
+            return found.strip()
     return None
 
 

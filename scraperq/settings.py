@@ -20,6 +20,8 @@ SCRAPERQ_SOURCES_DIR = None
 # $XDG_DATA_HOME/scraperq/scraperq.sqlite3 (~/.local/share/scraperq/scraperq.sqlite3).
 DATABASE_URL = None
 # Results and task updates are written in batches: one transaction per batch.
+# Skip pages already stored for the same spider, across runs (-a only_new=1 for one crawl).
+SCRAPERQ_ONLY_NEW = False
 SCRAPERQ_BATCH_SIZE = 100
 SCRAPERQ_BATCH_SECONDS = 1.0
 # tasks.source for the start URLs of this crawl; empty: cli, start or redis as it happens.
@@ -171,6 +173,8 @@ DOWNLOADER_MIDDLEWARES = {
 }
 SPIDER_MIDDLEWARES = {
     "scraperq.middlewares.tasks.TaskSpiderMiddleware": 50,
+    # Only-new crawls: drops requests for pages stored before (off unless asked for).
+    "scraperq.onlynew.OnlyNewMiddleware": 60,
 }
 ITEM_PIPELINES = {
     "scraperq.pipelines.validate.ValidatePipeline": 100,

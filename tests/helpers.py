@@ -45,9 +45,16 @@ class MockServer:
             return [(path, when) for path, when in json.load(resp)]
 
     def reset(self) -> None:
+        """Forget the hits and put the fixture sites back in their first state."""
         import urllib.request
 
         urllib.request.urlopen(self.url + "/__reset__", timeout=5).close()
+
+    def reset_hits(self) -> None:
+        """Forget the hits only."""
+        import urllib.request
+
+        urllib.request.urlopen(self.url + "/__reset__?hits=1", timeout=5).close()
 
     def stop(self) -> None:
         self.proc.kill()

@@ -170,7 +170,7 @@ def test_task_shows_every_field(db_url: str) -> None:
 def test_results_prints_json_lines_in_order(db_url: str) -> None:
     tasks = seed(db_url)
     lines = jsonl(ok(db_url, "results"))
-    assert [list(r) for r in lines] == [["id", "task_id", "spider", "url", "scraped_at", "data"]] * 3
+    assert [list(r) for r in lines] == [["id", "task_id", "job_id", "spider", "url", "scraped_at", "data"]] * 3
     assert [r["data"]["title"] for r in lines] == ["Dune", 'Dune, "Messiah"\nII', "Emma"]
     assert lines[0]["task_id"] == tasks.done
     assert lines[0]["data"] == {"title": "Dune", "price": 9.5}
@@ -192,24 +192,48 @@ def test_results_filters_by_spider_task_and_since(db_url: str) -> None:
     assert titles("--since", "1h") == []  # everything was scraped long before the last hour
 
 
-def test_results_csv_has_fixed_columns_and_data_as_json(db_url: str) -> None:
-    seed(db_url)
+def test_results_csv_has_a_column_per_item_field(db_url: str) -> None:
+    tasks = seed(db_url)
+    with open_database(db_url) as db:
+        writer = BatchWriter(db)
+        tags = ["space", "=cmd()"]
+        writer.add_result(row(tasks.recent, "books", "emma:1", NOON, title="=HYPERLINK()", tags=tags, scraped_at="b-7"))
+        writer.flush()
     out = ok(db_url, "results", "--format", "csv")
-    assert out.splitlines()[0] == "id,task_id,spider,url,scraped_at,data"
-    rows = list(csv.DictReader(io.StringIO(out)))
-    assert [json.loads(r["data"]) for r in rows] == [
-        {"title": "Dune", "price": 9.5},
-        {"title": 'Dune, "Messiah"\nII'},
-        {"title": "Emma"},
+    header, *_ = out.splitlines()
+    # The result's own columns, then the items' fields in the order they first appear (by name within a result).
+    assert header == "result_id,task_id,job_id,spider,result_url,scraped_at,price,title,data.scraped_at,tags"
+    rows = list(csv.DictReader(io.StringIO(out)))  # the csv module is the reference reader
+    assert [(r["title"], r["price"]) for r in rows] == [
+        ("Dune", "9.5"),
+        ('Dune, "Messiah"\nII', ""),
+        ("Emma", ""),
+        ("'=HYPERLINK()", ""),  # a spreadsheet would read it as a formula
     ]
-    assert rows[0]["spider"] == "books"
+    assert json.loads(rows[3]["tags"]) == tags  # lists and objects as JSON text
+    assert rows[3]["data.scraped_at"] == "b-7"  # an item field named like a result column
+    assert (rows[0]["task_id"], rows[0]["spider"], rows[0]["job_id"]) == (str(tasks.done), "books", "")
+    assert rows[0]["result_url"] == "https://books.example/dune"
     assert datetime.fromisoformat(rows[0]["scraped_at"]) == NOON
+
+
+def test_results_csv_puts_the_spiders_declared_fields_first(sqlite_url: str) -> None:
+    with open_database(sqlite_url) as db:
+        [task_id] = create_tasks(db, [NewTask(spider="feed", url="https://news.example/feed.xml")])
+        writer = BatchWriter(db)
+        writer.add_result(row(task_id, "feed", "f:0", NOON, title="One", url="https://news.example/1", extra=1))
+        writer.flush()
+    header = ok(sqlite_url, "results", "--format", "csv").splitlines()[0].split(",")
+    # FeedEntry's fields as it declares them, even those no stored item has; then the others.
+    assert header[6:] == [
+        "url", "title", "id", "published", "updated", "author", "summary", "categories", "feed", "feed_title", "extra"
+    ]  # fmt: skip
 
 
 def test_results_help_documents_the_csv_columns(sqlite_url: str) -> None:
     text = " ".join(ok(sqlite_url, "results", "--help").split())
-    assert "csv prints a header and the columns id, task_id, spider, url, scraped_at, data" in text
-    assert "data, the scraped item, is one JSON text cell" in text
+    assert "the result's columns result_id, task_id, job_id, spider, result_url, scraped_at" in text
+    assert "one column per top-level field of the items" in text
 
 
 def test_results_output_writes_the_file(sqlite_url: str, tmp_path: Path) -> None:

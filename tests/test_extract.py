@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from email.utils import format_datetime
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scrapy.http import HtmlResponse, Response, TextResponse
 
-from scraperq.extract import describe_file, extract_page
+from scraperq.article import parse_date
+from scraperq.extract import describe_file, extract_page, visible_text
 from scraperq.scope import FollowScope, registrable_domain
 from tests.mockserver.pages import ARTICLE, PDF_BYTES
 
@@ -38,7 +44,7 @@ def test_headings_keep_document_order_and_level(article: dict) -> None:
     ]
 
 
-def test_main_text_drops_boilerplate_and_normalizes_whitespace(article: dict) -> None:
+def test_main_text_keeps_the_story_and_drops_boilerplate(article: dict) -> None:
     text = article["text"]
     assert text.splitlines()[:4] == [
         "River levels rise in the valley",
@@ -46,8 +52,15 @@ def test_main_text_drops_boilerplate_and_normalizes_whitespace(article: dict) ->
         "What happens next",
         "Officials expect the water to recede by Thursday.",
     ]
-    for boilerplate in ("should not appear", "color: red", "Home", "Sections", "Copyright footer"):
+    for boilerplate in ("should not appear", "color: red", "Sections", "Copyright footer"):
         assert boilerplate not in text
+
+
+def test_article_metadata_prefers_json_ld(article: dict) -> None:
+    assert article["headline"] == "River levels rise"  # JSON-LD headline before <title>
+    assert article["authors"] == ["A. Writer"]
+    assert article["image"] == "https://news.example.org/images/river.jpg"
+    assert (article["published"], article["modified"], article["site_name"]) == (None, None, None)
 
 
 def test_links_are_absolute_http_only_and_in_page_order(article: dict) -> None:
@@ -91,29 +104,29 @@ def test_links_resolve_against_base_drop_fragments_and_repeat_once() -> None:
     ]
 
 
-def test_prefers_article_when_there_is_no_main_and_body_otherwise() -> None:
+def test_visible_text_prefers_article_when_there_is_no_main_and_body_otherwise() -> None:
     with_article = "<body><div>Site menu</div><article><p>Story one.</p></article><aside>Ads</aside></body>"
-    assert extract_page(page(with_article))["text"] == "Story one."
+    assert visible_text(page(with_article).selector.root) == "Story one."
     plain = "<body><nav>Menu</nav><div>First block</div><div>Second <b>bold</b> block</div><footer>(c)</footer></body>"
-    assert extract_page(page(plain))["text"] == "First block\nSecond bold block"
+    assert visible_text(page(plain).selector.root) == "First block\nSecond bold block"
 
 
-def test_an_empty_main_falls_back_to_the_body() -> None:
+def test_a_page_of_a_few_words_keeps_them() -> None:
     html = "<body><div id='app'><main></main></div><p>Rendered on the server after all.</p></body>"
     assert extract_page(page(html))["text"] == "Rendered on the server after all."
 
 
-def test_role_main_hidden_and_forms() -> None:
+def test_visible_text_skips_role_navigation_hidden_elements_and_forms() -> None:
     html = """<body><div role="navigation">Skip me</div>
       <div role="main"><p>Visible <span hidden>secret</span>text</p>
         <form><input name="q"><button>Search</button>Search the site</form>
         <p aria-hidden="true">icon</p><!-- a comment --> after comment</div></body>"""
-    assert extract_page(page(html))["text"] == "Visible text\nafter comment"
+    assert visible_text(page(html).selector.root) == "Visible text\nafter comment"
 
 
-def test_a_form_wrapping_the_whole_page_is_not_boilerplate() -> None:
+def test_visible_text_keeps_a_form_wrapping_the_whole_page() -> None:
     html = "<body><form id='aspnetForm'><h1>Welcome</h1><p>Body text.</p></form></body>"
-    assert extract_page(page(html))["text"] == "Welcome\nBody text."
+    assert visible_text(page(html).selector.root) == "Welcome\nBody text."
 
 
 def test_deeply_nested_page_does_not_hit_the_recursion_limit() -> None:
@@ -121,11 +134,28 @@ def test_deeply_nested_page_does_not_hit_the_recursion_limit() -> None:
     assert extract_page(page(html))["text"] == "deep"
 
 
+def test_control_characters_do_not_lose_the_text() -> None:
+    story = " ".join(f"Sentence {n} of a story about the river\x07 and the valley." for n in range(40))
+    html = f"<html><body><nav>Menu</nav><article><h1>River</h1><p>{story}</p></article></body></html>"
+    text = extract_page(page(html))["text"]
+    assert "Sentence 39 of a story about the river and the valley." in text
+    assert "\x07" not in text
+
+
+def test_text_none_skips_the_main_text_and_keeps_the_rest() -> None:
+    result = extract_page(page(ARTICLE), text_mode="none")
+    assert result["text"] is None
+    assert result["headline"] == "River levels rise"
+    assert len(result["links"]) == 4
+
+
 def test_language_falls_back_to_content_language() -> None:
     assert extract_page(page("<p>x</p>", content_language="fr-CA, en"))["language"] == "fr-CA"
     meta = '<head><meta http-equiv="Content-Language" content="de"></head><p>x</p>'
     assert extract_page(page(meta))["language"] == "de"
-    assert extract_page(page("<p>x</p>"))["language"] is None
+    assert extract_page(page("<p>x</p>"))["language"] is None  # too short to tell from the text
+    locale = '<head><meta property="og:locale" content="pt_BR"></head><p>x</p>'
+    assert extract_page(page(locale))["language"] == "pt-BR"
 
 
 def test_missing_metadata_is_none_or_empty() -> None:
@@ -134,6 +164,7 @@ def test_missing_metadata_is_none_or_empty() -> None:
     assert result["description"] is None
     assert result["canonical"] is None
     assert (result["headings"], result["text"], result["links"]) == ([], "", [])
+    assert (result["headline"], result["published"], result["authors"], result["image"]) == (None, None, [], None)
     assert (result["opengraph"], result["json_ld"]) == ({}, [])
 
 
@@ -197,3 +228,28 @@ def test_follow_scope_modes_and_allow() -> None:
     assert not domain.permits("https://shop.example.co.uk/about")
     assert not domain.permits("https://other.co.uk/blog/1")
     assert not FollowScope("none", "www.example.co.uk").permits("https://www.example.co.uk/x")
+
+
+# -- dates, against the standard library's own readers and writers ---------------------------
+
+DATES = st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2030, 12, 31), timezones=st.timezones())
+
+
+@given(DATES)
+def test_iso_dates_keep_their_instant_and_offset(when: datetime) -> None:
+    parsed = parse_date(when.isoformat(), latest=date(2031, 1, 1))
+    assert parsed is not None
+    assert datetime.fromisoformat(parsed) == when
+    assert datetime.fromisoformat(parsed).utcoffset() == when.utcoffset()
+
+
+@given(DATES)
+def test_rfc_822_dates_read_as_email_utils_writes_them(when: datetime) -> None:
+    parsed = parse_date(format_datetime(when.replace(microsecond=0)), latest=date(2031, 1, 1))
+    assert parsed is not None
+    assert datetime.fromisoformat(parsed) == when.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("raw", ["1970-01-01", "0001-01-01T00:00:00Z", "2999-01-01", "soon", "32.13.2020", ""])
+def test_placeholder_and_unreadable_dates_are_none(raw: str) -> None:
+    assert parse_date(raw, latest=date(2031, 1, 1)) is None

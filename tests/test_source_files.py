@@ -82,6 +82,9 @@ MISTAKES = [
     ("kind: rss\nstart_urls: [https://x.example/]", "kind", "not a kind of source"),
     ("kind: feed\n", "start_urls", "needs the feeds' URLs"),
     ("kind: sitemap\nstart_urls: [https://x.example/s.xml]\nargs: {since: yesterday}", "args.since", "ISO date"),
+    ("kind: feed\nstart_urls: [https://x.example/f.xml]\nargs: {follow: often}", "args.follow", "use 1 or 0"),
+    ("kind: feed\nstart_urls: [https://x.example/f.xml]\nargs: {text: all}", "args.text", "use one of main"),
+    ("kind: feed\nstart_urls: [https://x.example/f.xml]\nargs: {depth: 2}", "args.depth", "not an argument"),
     ("kind: jsonapi\nstart_urls: [https://x.example/api]\nargs: {paginate: sideways}", "args.paginate", "use one of"),
     ("kind: jsonapi\nstart_urls: [https://x.example/api]\nargs: {item_path: 'a.['}", "args.item_path", "JMESPath"),
     ("kind: jsonapi\nstart_urls: [https://x.example/api]\nargs: {key_header: X-Key}", "args.key_header", "key_env"),
@@ -108,3 +111,25 @@ def test_a_jsonapi_source_keeps_its_arguments_and_the_command_line_overrides_the
     )
     spider = spidercls(max_pages="5")
     assert (spider.name, spider.options.item_path, spider.options.max_pages) == ("api", "data.rows", 5)
+
+
+def test_a_feed_source_follows_its_entries_with_its_arguments(tmp_path: Path) -> None:
+    """A feed source with follow: 1 runs like scrapy crawl feed -a follow=1: each entry's page, merged."""
+    from tests.helpers import MockServer
+    from tests.source_helpers import crawl_with, crawled_ok, stored
+
+    server = MockServer()
+    try:
+        (tmp_path / "valley.yaml").write_text(
+            f"kind: feed\nstart_urls: ['{server('/feeds/atom-base.xml')}']\nargs: {{follow: 1, allow: sport-1-1}}\n"
+        )
+        database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+        crawled_ok(crawl_with(database, "valley", SCRAPERQ_SOURCES_DIR=str(tmp_path)))
+        [task], [result] = stored(database)
+    finally:
+        server.stop()
+    assert (task["spider"], task["status"]) == ("valley", "completed")
+    assert (result["data"]["url"], result["data"]["entry"]["title"]) == (
+        server("/news/story/sport-1-1.html"),
+        "Derby day",
+    )

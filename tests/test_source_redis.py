@@ -27,13 +27,14 @@ CASES: list[tuple[str, Callable[[MockServer], list[str]], str, dict[str, str], i
     ("example_news", lambda m: [f"base_url={m('/news/')}", "max_pages=1"], "/news/kultur/", {}, STORIES_PER_PAGE),
     ("example_bestsellers", lambda m: [f"base_url={m('/shop/')}"], "/shop/bestsellers", {}, 4),
     ("feed", lambda m: [], "/feeds/atom.xml", {}, 2),
+    ("feed", lambda m: ["follow=1", "only_new=1"], "/feeds/wordpress.xml", {}, 2),  # the entries' pages
     ("sitemap", lambda m: [], "/sitemaps/index.xml", {}, 5),
     ("jsonapi", lambda m: ["item_path=results"], "/api/numbers?page={page}", {}, 6),
     ("example_books_api", lambda m: [], "/api/books", {"EXAMPLE_BOOKS_API_KEY": API_KEY}, 4),
 ]
 
 
-@pytest.mark.parametrize(("spider", "args", "path", "env", "items"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("spider", "args", "path", "env", "items"), CASES, ids=[c[0] + c[2] for c in CASES])
 def test_a_worker_crawls_what_is_pushed_to_its_queue(
     spider: str,
     args: Callable[[MockServer], list[str]],

@@ -21,7 +21,7 @@ def test_source_spiders_and_rendering_run_as_scrapyd_jobs(
     jobs = [
         ("example_news", {"base_url": mockserver("/news/"), "category": "Sport", "max_pages": "1"}, 2),
         ("example_bestsellers", {"base_url": mockserver("/shop/")}, 4),
-        ("feed", {"url": mockserver("/feeds/rss.xml")}, 2),
+        ("feed", {"url": mockserver("/feeds/rss.xml"), "follow": "1"}, 2),  # the entries' pages
         ("sitemap", {"url": mockserver("/sitemaps/index.xml")}, 5),
         ("jsonapi", {"url": mockserver("/api/numbers?page={page}"), "item_path": "results"}, 6),
         ("generic", {"url": mockserver("/js/app.html?id=3"), "render": "auto"}, 1),
@@ -51,3 +51,5 @@ def test_source_spiders_and_rendering_run_as_scrapyd_jobs(
     _, results = stored(pg_url)
     [rendered] = [r for r in results if r["spider"] == "generic"]
     assert rendered["data"]["title"] == "Rendered story 3"
+    articles = [r["data"] for r in results if r["spider"] == "feed"]
+    assert sorted(a["entry"]["title"] for a in articles) == ["Cup final tonight", "River levels rise"]

@@ -41,8 +41,8 @@ def test_an_unknown_argument_is_refused_with_the_spiders_argument_list() -> None
 
     assert caught.value.name == "colour"
     assert str(caught.value) == (
-        "-a colour='red': generic has no argument 'colour' (its arguments: url, urls, worker, follow, depth, allow,"
-        " render)"
+        "-a colour='red': generic has no argument 'colour' (its arguments: url, urls, worker, only_new, refresh,"
+        " follow, depth, allow, render, text)"
     )
 
 
@@ -93,5 +93,5 @@ def test_scrapy_crawl_refuses_an_unknown_argument_in_one_line(tmp_path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "scrapy crawl: error: -a deepth='2': generic has no argument 'deepth' (its arguments: url, urls, worker,"
-        " follow, depth, allow, render)"
+        " only_new, refresh, follow, depth, allow, render, text)"
     )

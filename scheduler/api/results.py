@@ -24,8 +24,9 @@ from werkzeug.wrappers import Request, Response
 
 from scheduler.api.context import ApiContext
 from scheduler.api.http import query_choice, query_int, query_text, query_time
-from scraperq.storage.export import ResultCsvWriter, result_record, to_json_line
-from scraperq.storage.results import iter_results
+from scraperq.items import declared_fields_of_spiders
+from scraperq.storage.export import ResultCsvWriter, csv_columns, result_record, to_json_line
+from scraperq.storage.results import item_fields, iter_results
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +39,19 @@ _ROWS_PER_CHUNK = 200
 def export(ctx: ApiContext, request: Request) -> Response:
     fmt = query_choice(request, "format", FORMATS, default="jsonl")
     assert fmt is not None
-    rows = iter_results(
-        ctx.db,
-        spider=query_text(request, "spider"),
-        task_id=query_int(request, "task"),
-        since=query_time(request, "since"),
-    )
+    filters = {
+        "spider": query_text(request, "spider"),
+        "task_id": query_int(request, "task"),
+        "since": query_time(request, "since"),
+    }
+    rows = iter_results(ctx.db, **filters)
     first = list(itertools.islice(rows, 1))  # raises StorageUnavailable now, while a 503 can still be sent
-    body = _csv(itertools.chain(first, rows)) if fmt == "csv" else _jsonl(itertools.chain(first, rows))
+    if fmt == "csv":
+        spiders, fields = item_fields(ctx.db, **filters)
+        columns = csv_columns(fields, declared_fields_of_spiders(ctx.settings, spiders))
+        body = _csv(itertools.chain(first, rows), columns)
+    else:
+        body = _jsonl(itertools.chain(first, rows))
     return Response(
         _logged(body),
         mimetype=MEDIA_TYPES[fmt],
@@ -59,9 +65,9 @@ def _jsonl(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
         yield "".join(to_json_line(result_record(row)) for row in batch).encode("utf-8")
 
 
-def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = ResultCsvWriter(buffer)  # writes the header row
+    writer = ResultCsvWriter(buffer, columns)  # writes the header row
     yield _drain(buffer)
     for batch in _batches(rows):
         for row in batch:

@@ -10,11 +10,19 @@ from __future__ import annotations
 import argparse
 
 from scraperq.cli.common import open_db, output_file, parse_id, parse_when
-from scraperq.storage.export import RESULT_FIELDS, ResultCsvWriter, result_record, to_json_line
-from scraperq.storage.results import iter_results
+from scraperq.storage.export import (
+    CSV_RESULT_COLUMNS,
+    RESULT_FIELDS,
+    ResultCsvWriter,
+    csv_columns,
+    result_record,
+    to_json_line,
+)
+from scraperq.storage.results import item_fields, iter_results
 from scraperq.storage.tasks import get_task
 
 _FIELDS = ", ".join(RESULT_FIELDS)
+_CSV_FIELDS = ", ".join(CSV_RESULT_COLUMNS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export stored results (JSON Lines or CSV)",
         description=(
             "Stream stored results in id order. jsonl (the default) prints one JSON object per line with"
-            f" the keys {_FIELDS}. csv prints a header and the columns {_FIELDS}; data, the scraped"
-            " item, is one JSON text cell, so the columns are the same whatever the items contain."
-            " Times are ISO 8601 in UTC."
+            f" the keys {_FIELDS}; data is the scraped item. csv prints a header, the result's columns"
+            f" {_CSV_FIELDS}, then one column per top-level field of the items: the fields the spider's"
+            " item declares first, then the others in the order they first appear; lists and objects are"
+            " JSON text, an item field named like a result column is data.NAME. Times are ISO 8601 in UTC."
         ),
     )
     parser.add_argument("--spider", metavar="S", help="only results of this spider")
@@ -50,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
         rows = iter_results(db, spider=args.spider, task_id=task_id, since=since)
         with output_file(args.output) as out:
             if args.format == "csv":
-                writer = ResultCsvWriter(out)
+                spiders, fields = item_fields(db, spider=args.spider, task_id=task_id, since=since)
+                # Scrapy only for CSV: loading the project's spiders says what their items declare.
+                from scrapy.utils.project import get_project_settings
+
+                from scraperq.items import declared_fields_of_spiders
+
+                declared = declared_fields_of_spiders(get_project_settings(), spiders)
+                writer = ResultCsvWriter(out, csv_columns(fields, declared))
                 for row in rows:
                     writer.write(row)
             else:

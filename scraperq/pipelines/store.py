@@ -3,6 +3,8 @@
 Writes are buffered and committed one transaction per batch (``SCRAPERQ_BATCH_SIZE``
 items or ``SCRAPERQ_BATCH_SECONDS``, and at close). The unique key on
 ``(task_id, fingerprint)`` makes a re-delivered request insert nothing new.
+In only-new crawls each result claims its page (scraperq.onlynew), and is stored
+only if the claim succeeds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from typing import Any
 
 from scraperq.crawlstore import CrawlStore
+from scraperq.onlynew import only_new_mode, page_claim
 from scraperq.pipelines.validate import stored_json
 
 logger = logging.getLogger(__name__)
@@ -20,6 +23,7 @@ class StorePipeline:
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.store = CrawlStore.for_crawler(crawler)
+        self.only_new, self.refresh = only_new_mode(crawler.spider, crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
@@ -33,5 +37,6 @@ class StorePipeline:
             return item
         # Encoded here, on the crawl's thread, once: the batch writer's thread passes the
         # text on untouched instead of encoding every item while holding the interpreter lock.
-        self.store.add_result(ctx, stored_json(item))
+        claim = page_claim(item, ctx.url, refresh=self.refresh) if self.only_new else None
+        self.store.add_result(ctx, stored_json(item), claim=claim)
         return item

@@ -51,7 +51,7 @@ KIND_KEYS = {
         "render",
         "render_wait_for",
     },
-    "feed": set(),
+    "feed": {"args"},
     "sitemap": {"args"},
     "jsonapi": {"fields", "args"},
 }
@@ -191,6 +191,7 @@ class _Reader:
     def kind_feed(self, raw: dict[str, Any], attrs: dict[str, Any], base_url: str | None) -> None:
         if not attrs["start_urls"]:
             raise self.fail("start_urls", "a feed source needs the feeds' URLs")
+        attrs["default_args"] = self.args(raw, "feed")
 
     def kind_sitemap(self, raw: dict[str, Any], attrs: dict[str, Any], base_url: str | None) -> None:
         if not attrs["start_urls"]:

@@ -34,6 +34,10 @@ from scraperq.arguments import (
 )
 from scraperq.scope import FOLLOW_MODES
 
+# scraperq.maintext's modes and scraperq.onlynew's, spelled here so this module needs neither.
+TEXT_MODES = ("main", "precision", "recall", "fast", "none")
+REFRESH_MODES = ("never", "changed")
+
 
 def _worker_without_urls(values: Mapping[str, Any]) -> str | None:
     if values["worker"] and (values["url"] or values["urls"]):
@@ -47,6 +51,13 @@ TASK = Arguments(
         Arg("url", "a start URL", url),
         Arg("urls", "start URLs, separated by spaces or by commas before http(s)://", urls),
         Arg("worker", "1: serve the shared queue (REDIS_URL) even with start_urls; 0: never", boolean),
+        Arg("only_new", "1: skip pages this spider stored before (default: the SCRAPERQ_ONLY_NEW setting)", boolean),
+        Arg(
+            "refresh",
+            "changed: store a stored page again when its date or content changed",
+            choice(REFRESH_MODES),
+            default="never",
+        ),  # fmt: skip
     ),
     rules=(Rule("worker", _worker_without_urls),),
 )
@@ -67,15 +78,31 @@ GENERIC = TASK.extend(
     Arg("depth", "how many links away from a task's own page to go (default 1 when following)", integer(minimum=0)),
     Arg("allow", "a regular expression a followed URL must contain", regex),
     Arg("render", "render pages in Chromium: never, auto (empty shells with scripts) or always", render_mode, "never"),
+    Arg("text", f"how the main text is taken: {', '.join(TEXT_MODES)}", choice(TEXT_MODES), default="main"),
     rules=(_scope_needs_follow("depth"), _scope_needs_follow("allow")),
 )
 
-FEED = TASK
-
-SITEMAP = TASK.extend(
-    Arg("allow", "a regular expression a listed URL must contain to be kept", regex),
-    Arg("since", "an ISO date or time: keep URLs whose lastmod is that or later", iso_time),
+# Feeds and sitemaps: their entries, or (follow=1) the pages the entries lead to.
+LISTING = TASK.extend(
+    Arg(
+        "follow",
+        "1: fetch and store each entry's page, merged with the entry; 0: store the entries",
+        boolean,
+        default=False,
+    ),  # fmt: skip
+    Arg("allow", "a regular expression an entry's URL must contain to be kept", regex),
+    Arg("since", "an ISO date or time: keep entries dated that or later (undated ones too)", iso_time),
+    Arg(
+        "text",
+        f"with follow=1, how pages' main text is taken: {', '.join(TEXT_MODES)}",
+        choice(TEXT_MODES),
+        default="main",
+    ),  # fmt: skip
 )
+
+FEED = LISTING
+
+SITEMAP = LISTING
 
 PAGINATION_MODES = ("none", "page", "cursor", "next")
 

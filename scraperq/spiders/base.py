@@ -53,6 +53,9 @@ class TaskSpider(scrapy.Spider):
         if self.arg_urls:
             self.task_source = "cli"
         self.worker_arg: bool | None = self.args["worker"]
+        # Only-new crawls (scraperq.onlynew): None leaves it to the SCRAPERQ_ONLY_NEW setting.
+        self.only_new: bool | None = self.args["only_new"]
+        self.refresh: str = self.args["refresh"]
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> TaskSpider:

@@ -1,29 +1,42 @@
-"""The ``feed`` spider: entries of RSS (0.9x, 1.0, 2.0) and Atom feeds.
+"""The ``feed`` spider: entries of RSS (0.9x, 1.0/RDF, 2.0) and Atom feeds, or the articles they lead to.
 
 ``scrapy crawl feed -a url=https://example.org/feed.xml`` stores one
-:class:`~scraperq.items.FeedEntry` per entry: link, title, id, dates (as ISO
-8601 when they can be read), author, summary and categories. Given an HTML
-page instead, it follows the page's advertised feeds
-(``<link rel="alternate" type="application/rss+xml">`` and the Atom kind).
-A response that is neither fails its task with ``not an RSS or Atom feed``.
+:class:`~scraperq.items.FeedEntry` per entry: link, title, id, dates (ISO 8601
+when they can be read, else None), author, summary and categories. With
+``-a follow=1`` it fetches each entry's page instead and stores it as the generic
+spider would, merged with the entry (:mod:`scraperq.spiders.listing`). Given an
+HTML page, it follows the page's advertised feeds (``<link rel="alternate"
+type="application/rss+xml">`` and the Atom kind). A response that is neither
+fails its task with ``not an RSS or Atom feed``.
 
-Arguments: ``url``/``urls`` as for every spider.
+Feeds are read by feedparser (from the response's bytes: it never fetches
+anything itself), which knows every RSS and Atom version, their namespaces
+(Dublin Core, ``content:encoded``, ...), CDATA, ``xml:base`` and relative links
+(resolved against the feed's URL), dozens of date formats, and feeds that are
+not quite well-formed XML. Summaries are HTML as feedparser sanitizes it.
+
+Arguments: ``url``/``urls`` as for every spider; ``follow``, ``allow``, ``since``
+and ``text`` as :mod:`scraperq.spiders.listing` says.
 """
 
 from __future__ import annotations
 
+import calendar
+import html
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import scrapy
-from parsel import Selector
 from scrapy.http import Response, TextResponse
+from w3lib.html import remove_tags
 
 from scraperq.fields import clean_text
 from scraperq.items import FeedEntry
-from scraperq.spiders.base import TaskSpider
+from scraperq.spiders.arguments import FEED
+from scraperq.spiders.listing import ListingSpider
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+xml")
 
@@ -32,12 +45,14 @@ class NotAFeed(ValueError):
     """The response is neither RSS nor Atom, and advertises no feed."""
 
 
-class FeedSpider(TaskSpider):
+class FeedSpider(ListingSpider):
     name = "feed"
+    arguments = FEED
+    item_class = FeedEntry
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        feed = _feed_selector(response)
-        if feed is None:
+        parsed = _parse_feed(response)
+        if parsed is None:
             alternates = _advertised_feeds(response)
             if not alternates:
                 ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or "no content type"
@@ -45,58 +60,62 @@ class FeedSpider(TaskSpider):
             for url in alternates:
                 yield scrapy.Request(url, callback=self.parse)
             return
-        if feed.xpath("/feed"):
-            yield from self.parse_atom(feed, response)
-        else:
-            yield from self.parse_rss(feed, response)
+        feed_title = _plain(parsed.feed, "title")
+        is_atom = str(parsed.get("version", "")).startswith("atom")
+        for raw in parsed.entries:
+            entry = _entry(raw, response.url, feed_title, is_atom=is_atom)
+            if self.keeps(entry["url"], entry["published"], entry["updated"]):
+                yield self.entry_output(entry)
 
-    def parse_rss(self, feed: Selector, response: Response) -> Iterator[FeedEntry]:
-        feed_title = _text(feed, "/*/channel/title")
-        for entry in feed.xpath("//item"):
-            link = _text(entry, "link") or _guid_link(entry)
-            yield FeedEntry(
-                url=response.urljoin(link) if link else None,
-                title=_text(entry, "title"),
-                id=_text(entry, "guid") or _text(entry, "@about"),
-                published=_date(_text(entry, "pubDate") or _text(entry, "date")),
-                updated=_date(_text(entry, "updated") or _text(entry, "modified")),
-                author=_text(entry, "creator") or _text(entry, "author"),
-                summary=_text(entry, "description") or _text(entry, "encoded"),
-                categories=_texts(entry, "category") or _texts(entry, "subject"),
-                feed=response.url,
-                feed_title=feed_title,
-            )
-
-    def parse_atom(self, feed: Selector, response: Response) -> Iterator[FeedEntry]:
-        feed_title = _text(feed, "/feed/title")
-        for entry in feed.xpath("/feed/entry"):
-            link = entry.xpath("link[@rel='alternate' or not(@rel)]/@href").get() or entry.xpath("link/@href").get()
-            yield FeedEntry(
-                url=response.urljoin(link.strip()) if link else None,
-                title=_text(entry, "title"),
-                id=_text(entry, "id"),
-                published=_date(_text(entry, "published") or _text(entry, "issued")),
-                updated=_date(_text(entry, "updated") or _text(entry, "modified")),
-                author=_text(entry, "author/name"),
-                summary=_text(entry, "summary") or _text(entry, "content"),
-                categories=[clean_text(t) for t in entry.xpath("category/@term").getall() if t.strip()] or None,
-                feed=response.url,
-                feed_title=feed_title,
-            )
+    def entry_output(self, entry: dict[str, Any]) -> Any:
+        output = super().entry_output(entry)
+        return FeedEntry(**output) if output is entry else output
 
 
-def _feed_selector(response: Response) -> Selector | None:
-    """The document as namespace-free XML when it is RSS, RDF or Atom."""
+def _parse_feed(response: Response) -> Any:
+    """feedparser's reading of the response, or None when it is no feed (an HTML page, say)."""
+    import feedparser
+
     head = response.body[:1024].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
         return None
-    try:
-        selector = Selector(body=response.body, type="xml")
-    except ValueError:
-        return None
-    selector.remove_namespaces()
-    root = selector.xpath("name(/*)").get()
-    return selector if root in ("rss", "RDF", "feed") else None
+    headers = {"content-location": response.url}
+    ctype = response.headers.get(b"Content-Type")
+    if ctype:
+        headers["content-type"] = ctype.decode("latin-1")
+    # A stream, never a string: feedparser fetches a string that looks like a URL.
+    parsed = feedparser.parse(io.BytesIO(response.body), response_headers=headers)
+    return parsed if parsed.get("version") else None
+
+
+def _entry(raw: Any, feed_url: str, feed_title: str | None, *, is_atom: bool) -> dict[str, Any]:
+    content = raw.get("content") or []
+    # dict.get: feedparser's own get() answers "updated" with the published date when there is none.
+    published = _date(dict.get(raw, "published"), dict.get(raw, "published_parsed"))
+    updated = _date(dict.get(raw, "updated"), dict.get(raw, "updated_parsed"))
+    if published is None and not is_atom:
+        # feedparser files Dublin Core's dc:date, the date of RSS 1.0 items, as "updated".
+        published, updated = updated, None
+    return {
+        "url": raw.get("link") or None,
+        "title": _plain(raw, "title"),
+        "id": raw.get("id") or None,
+        "published": published,
+        "updated": updated,
+        "author": clean_text((raw.get("author_detail") or {}).get("name") or raw.get("author") or "") or None,
+        "summary": (raw.get("summary") or (content[0].get("value") if content else "") or "").strip() or None,
+        "categories": [clean_text(t["term"]) for t in raw.get("tags") or () if (t.get("term") or "").strip()] or None,
+        "feed": feed_url,
+        "feed_title": feed_title,
+    }
+
+
+def _plain(node: Any, key: str) -> str | None:
+    """A text construct as plain text (Atom titles may be HTML or XHTML)."""
+    value = node.get(key) or ""
+    if (node.get(f"{key}_detail") or {}).get("type") in ("text/html", "application/xhtml+xml"):
+        value = html.unescape(remove_tags(value))
+    return clean_text(value) or None
 
 
 def _advertised_feeds(response: Response) -> list[str]:
@@ -108,34 +127,20 @@ def _advertised_feeds(response: Response) -> list[str]:
     ]
 
 
-def _text(node: Selector, path: str) -> str | None:
-    value = node.xpath(f"string({path})").get() if not path.startswith("@") else node.xpath(path).get()
-    value = clean_text(value or "")
-    return value or None
+def _date(raw: str | None, parsed: Any) -> str | None:
+    """ISO 8601 keeping the feed's own offset (RFC 822 and ISO dates), else feedparser's reading
+    of other formats (in UTC); None for a date nobody can read."""
+    if raw:
+        for read in (parsedate_to_datetime, _fromiso):
+            try:
+                when = read(raw.strip())
+            except (TypeError, ValueError, IndexError):
+                continue
+            return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    if parsed:
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC).isoformat()
+    return None
 
 
-def _texts(node: Selector, path: str) -> list[str] | None:
-    values = [clean_text(v) for v in node.xpath(f"{path}//text()").getall()]
-    return [v for v in values if v] or None
-
-
-def _guid_link(entry: Selector) -> str | None:
-    guid = entry.xpath("guid[not(@isPermaLink='false')]/text()").get()
-    guid = (guid or "").strip()
-    return guid if guid.startswith(("http://", "https://")) else None
-
-
-def _date(raw: str | None) -> str | None:
-    """ISO 8601 for RFC 822 (RSS) and ISO (Atom, Dublin Core) dates; anything else as given."""
-    if not raw:
-        return None
-    try:
-        parsed = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            return raw
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.isoformat()
+def _fromiso(raw: str) -> datetime:
+    return datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)

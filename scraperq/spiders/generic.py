@@ -9,6 +9,8 @@ Arguments (``-a name=value``, declared in ``scraperq/spiders/arguments.py``):
 * ``allow``: a regular expression a followed URL must contain (``re.search``).
 * ``render``: ``never`` (default), ``auto`` (render a page in Chromium only when its
   plain HTML has scripts but almost no text) or ``always`` (see scraperq.rendering).
+* ``text``: how the main text is taken: ``main`` (default), ``precision``, ``recall``,
+  ``fast``, or ``none`` for crawls that want only links and metadata (scraperq.maintext).
 
 Scope is anchored per task, at the host the task's own page ended up on after
 redirects, and travels in request meta (``follow_host``, ``follow_roots``) so
@@ -33,6 +35,7 @@ from w3lib.url import canonicalize_url
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
 from scraperq.failures import describe_exception, with_attempts
+from scraperq.items import PAGE_FIELDS
 from scraperq.scope import FollowScope, host_of
 from scraperq.spiders.arguments import GENERIC
 from scraperq.spiders.base import TaskSpider
@@ -47,11 +50,13 @@ FOLLOW_ROOTS = "follow_roots"  # canonical URLs of the task's own page: never fe
 
 class GenericSpider(TaskSpider):
     name = "generic"
+    item_fields = PAGE_FIELDS
     arguments = GENERIC
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.render: str = self.args["render"]  # RenderMiddleware reads it for every request
+        self.text_mode: str = self.args["text"]
         self.follow: str = self.args["follow"]
         depth = self.args["depth"]
         self.max_depth: int = (0 if self.follow == "none" else 1) if depth is None else depth
@@ -73,7 +78,7 @@ class GenericSpider(TaskSpider):
             yield describe_file(response)
             return
         assert isinstance(response, TextResponse)
-        page = extract_page(response)
+        page = extract_page(response, text_mode=self.text_mode)
         yield page
         yield from self.follow_links(response, page["links"])
 

@@ -14,13 +14,14 @@ Arguments (declared in ``scraperq/spiders/arguments.py``):
 * ``allow``: a regular expression a listed URL must contain to be kept.
 * ``since``: an ISO date or time; keep only URLs whose ``lastmod`` is that or
   later (URLs without ``lastmod`` are kept: nothing says they are old).
+* ``follow``, ``text``: with ``follow=1`` each kept URL's page is fetched and stored
+  as the generic spider would, merged with its entry (``lastmod`` is the page's
+  ``modified`` when the page declares none; :mod:`scraperq.spiders.listing`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
@@ -31,21 +32,17 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from scraperq.items import SitemapEntry
 from scraperq.spiders.arguments import SITEMAP
-from scraperq.spiders.base import TaskSpider
+from scraperq.spiders.listing import ListingSpider
 
 
 class NotASitemap(ValueError):
     """The response is not a sitemap, a sitemap index or a robots.txt naming one."""
 
 
-class SitemapSpider(TaskSpider):
+class SitemapSpider(ListingSpider):
     name = "sitemap"
     arguments = SITEMAP
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.allow: re.Pattern[str] | None = self.args["allow"]
-        self.since: datetime | None = self.args["since"]
+    item_class = SitemapEntry
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         if response.url.endswith("/robots.txt"):
@@ -64,17 +61,18 @@ class SitemapSpider(TaskSpider):
             return
         for entry in sitemap:
             url = response.urljoin(entry["loc"])
-            if self.allow is not None and not self.allow.search(url):
+            if not self.keeps(url, entry.get("lastmod")):
                 continue
-            if not self._recent_enough(entry.get("lastmod")):
-                continue
-            yield SitemapEntry(
-                url=url,
-                lastmod=entry.get("lastmod") or None,
-                changefreq=entry.get("changefreq") or None,
-                priority=_priority(entry.get("priority")),
-                sitemap=response.url,
+            output = self.entry_output(
+                {
+                    "url": url,
+                    "lastmod": entry.get("lastmod") or None,
+                    "changefreq": entry.get("changefreq") or None,
+                    "priority": _priority(entry.get("priority")),
+                    "sitemap": response.url,
+                }
             )
+            yield SitemapEntry(**output) if isinstance(output, dict) else output
 
     def _sitemap_body(self, response: Response) -> bytes:
         if not gzip_magic_number(response):
@@ -86,15 +84,6 @@ class SitemapSpider(TaskSpider):
             raise NotASitemap(f"gzipped sitemap larger than {max_size} bytes unpacked") from None
         except (OSError, EOFError) as exc:
             raise NotASitemap(f"gzipped sitemap cannot be unpacked ({exc})") from None
-
-    def _recent_enough(self, lastmod: str | None) -> bool:
-        if self.since is None or not lastmod:
-            return True
-        try:
-            when = datetime.fromisoformat(lastmod.replace("Z", "+00:00"))
-        except ValueError:
-            return True  # an unreadable date says nothing about age
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)) >= self.since
 
 
 def _read_sitemap(body: bytes) -> Sitemap | None:

@@ -4,10 +4,15 @@
 the HTTP API can), so a result looks the same wherever it is exported:
 
 * JSON Lines: one object per result with :data:`RESULT_FIELDS` as keys, ``data``
-  as nested JSON.
-* CSV: the columns :data:`RESULT_FIELDS`, with ``data`` as one JSON text cell.
-  Items of one spider can have different fields, and a stream cannot know
-  them all before its first row, so the columns never depend on the data.
+  (the item) as nested JSON.
+* CSV: the result's own columns (:data:`CSV_RESULT_COLUMNS`), then one column per
+  top-level field of the items, as Scrapy's ``CsvItemExporter`` writes them: the
+  fields the spider's item class declares first, then every other field in the
+  order it first appears (:func:`csv_columns` reads them from the database before
+  the first row is written, so the export still streams). Text is written as it
+  is, numbers and booleans as JSON, lists and objects as JSON text, a missing
+  field as an empty cell. A text cell that starts with ``=``, ``+``, ``-``, ``@``
+  or a tab would be read as a formula by spreadsheets: it gets a leading ``'``.
 
 Timestamps are ISO 8601 in UTC on both databases.
 """
@@ -18,13 +23,17 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-RESULT_FIELDS = ("id", "task_id", "spider", "url", "scraped_at", "data")
+RESULT_FIELDS = ("id", "task_id", "job_id", "spider", "url", "scraped_at", "data")
+# The result's own columns in CSV, named so they cannot be taken for an item's "id" or "url".
+CSV_RESULT_COLUMNS = ("result_id", "task_id", "job_id", "spider", "result_url", "scraped_at")
+_CSV_SOURCES = dict(zip(CSV_RESULT_COLUMNS, ("id", "task_id", "job_id", "spider", "url", "scraped_at"), strict=True))
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def json_default(value: Any) -> Any:
@@ -48,24 +57,41 @@ def result_record(row: dict[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in RESULT_FIELDS}
 
 
-class ResultCsvWriter:
-    """CSV with a header and the fixed :data:`RESULT_FIELDS` columns."""
+def csv_columns(item_fields: Iterable[str], declared: Sequence[str] = ()) -> list[str]:
+    """The CSV header: the result's columns, the declared item fields, then the other item fields.
 
-    def __init__(self, out: IO[str]) -> None:
+    An item field named like a result column is written as ``data.NAME``.
+    """
+    fields = list(dict.fromkeys([*declared, *item_fields]))
+    return [*CSV_RESULT_COLUMNS, *(f"data.{f}" if f in _CSV_SOURCES else f for f in fields)]
+
+
+class ResultCsvWriter:
+    """CSV with a header of ``columns`` (:func:`csv_columns`) and one row per result."""
+
+    def __init__(self, out: IO[str], columns: Sequence[str]) -> None:
         self._csv = csv.writer(out, lineterminator="\n")
-        self._csv.writerow(RESULT_FIELDS)
+        self._columns = list(columns)
+        self._csv.writerow(self._columns)
 
     def write(self, row: dict[str, Any]) -> None:
-        self._csv.writerow(
-            [
-                row["id"],
-                row["task_id"],
-                row["spider"],
-                row["url"],
-                iso_utc(row["scraped_at"]),
-                json.dumps(row["data"], default=json_default, ensure_ascii=False, separators=(",", ":")),
-            ]
-        )
+        data = row["data"] if isinstance(row["data"], dict) else {"data": row["data"]}
+        cells = []
+        for column in self._columns:
+            if column in _CSV_SOURCES:
+                value = row.get(_CSV_SOURCES[column])
+                cells.append(iso_utc(value) if isinstance(value, datetime) else _cell(value))
+            else:
+                cells.append(_cell(data.get(column.removeprefix("data.") if column.startswith("data.") else column)))
+        self._csv.writerow(cells)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_START) else value
+    return json.dumps(value, default=json_default, ensure_ascii=False, separators=(",", ":"))
 
 
 @contextmanager

@@ -192,6 +192,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        30,
+        "pages stored per spider, for only-new crawls",
+        (
+            # One row per (spider, canonical URL) a result was stored for (scraperq/storage/results.py):
+            # an 8-byte hash of the URL, not the URL, so a row costs the same whatever the URL's length.
+            """
+            CREATE TABLE IF NOT EXISTS stored_pages (
+                spider TEXT NOT NULL,
+                url_key {BIGINT} NOT NULL,
+                modified TIMESTAMPTZ,
+                content_hash {BIGINT},
+                stored_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (spider, url_key)
+            )
+            """,
+        ),
+    ),
     # Alerts raised by the leading scheduler and their webhook deliveries (scraperq/storage/alerts.py).
     Migration(60, "alerts, their deliveries and the alerting's state", alerts.MIGRATION_STATEMENTS),
 )

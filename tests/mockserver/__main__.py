@@ -56,6 +56,8 @@ class Handler(BaseHTTPRequestHandler):
                 HITS.clear()
                 KEY_HITS.clear()
                 LOG.clear()
+                if "hits" not in query:
+                    sources.DAY["n"] = 1
             return self.send(200, "{}", "application/json")
         if path == "/robots.txt":
             return self.send(200, "User-agent: *\nDisallow: /private/\n", "text/plain")

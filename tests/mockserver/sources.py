@@ -9,6 +9,11 @@
 ``/echo/agent``                 a page whose h1 is the request's User-Agent
 ``/feeds/rss.xml`` ``/feeds/atom.xml``  an RSS 2.0 and an Atom feed
 ``/feeds/home.html``            an HTML page advertising the RSS feed
+``/feeds/rss091.xml`` ``rdf.xml`` ``wordpress.xml`` ``atom-base.xml``  RSS 0.91 (Latin-1), RSS 1.0 (RDF),
+                                a WordPress-style RSS 2.0 (CDATA, content:encoded, a broken date) and an
+                                Atom feed with xml:base and relative links
+``/daily/feed.xml`` ``/daily/<a|b|c>.html``  a news site on day 1 (a, b) or day 2 (a, b changed, c new):
+                                ``/daily/__day__?n=2`` moves it on
 ``/sitemaps/index.xml``         a sitemap index -> ``pages.xml`` and the gzipped ``news.xml.gz``
 ``/api/books?cursor=C``         a JSON API with cursor pagination, 5 books, 2 per page;
                                 needs ``Authorization: Bearer test-api-key`` (else 401)
@@ -23,6 +28,8 @@ from __future__ import annotations
 import gzip
 import html
 import json
+from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -190,7 +197,81 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
+# The shapes feeds take in the wild, each with two entries linking to stories of /news/.
+RSS091 = """<?xml version="1.0" encoding="ISO-8859-1"?>
+<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd">
+<rss version="0.91"><channel>
+  <title>Valley Wire</title><link>http://valley.example/</link><description>Old-school</description><language>en</language>
+  <item><title>Caf\xe9 opens by the river</title><link>/news/story/inland-1-1.html</link>
+    <description>A new caf\xe9.</description></item>
+  <item><title>Cup final tonight</title><link>/news/story/sport-1-1.html</link></item>
+</channel></rss>
+"""
+
+RDF = """<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+         xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <channel rdf:about="/feeds/rdf.xml"><title>Valley RDF</title><link>/news/</link>
+    <items><rdf:Seq><rdf:li rdf:resource="/news/story/inland-1-1.html"/></rdf:Seq></items></channel>
+  <item rdf:about="/news/story/inland-1-1.html"><title>River levels rise</title>
+    <link>/news/story/inland-1-1.html</link><dc:date>2026-03-02T08:00:00+01:00</dc:date>
+    <dc:creator>A. Writer</dc:creator><dc:subject>Inland</dc:subject></item>
+  <item rdf:about="/news/story/sport-1-2.html"><title>Second half</title>
+    <link>/news/story/sport-1-2.html</link><dc:date>2026-03-03</dc:date></item>
+</rdf:RDF>
+"""
+
+# WordPress-style: CDATA, content:encoded, dc:creator, a relative link, an unreadable date, an HTML entity.
+WORDPRESS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+     xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom"
+     xmlns:media="http://search.yahoo.com/mrss/">
+<channel>
+  <title><![CDATA[Valley <Blog>]]></title>
+  <atom:link href="/feeds/wordpress.xml" rel="self" type="application/rss+xml"/>
+  <item>
+    <title><![CDATA[Rain & wind: the week ahead]]></title>
+    <link>/news/story/kultur-1-1.html?utm_source=rss</link>
+    <pubDate>Wed, 04 Mar 2026 19:00:00 +0000</pubDate>
+    <dc:creator><![CDATA[C. Critic]]></dc:creator>
+    <category><![CDATA[Kultur]]></category>
+    <guid isPermaLink="false">https://valley.example/?p=101</guid>
+    <description><![CDATA[<p>Short teaser&#8230;</p>]]></description>
+    <content:encoded><![CDATA[<p>The <em>whole</em> story.</p><script>alert(1)</script>]]></content:encoded>
+    <media:content url="/images/rain.jpg" medium="image"/>
+  </item>
+  <item>
+    <title>Gallery reopens</title>
+    <link>/news/story/kultur-1-2.html</link>
+    <pubDate>sometime last week</pubDate>
+  </item>
+</channel>
+</rss>
+"""
+
+ATOM_BASE = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/news/story/">
+  <title type="html">Valley &lt;b&gt;Sport&lt;/b&gt;</title>
+  <entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Derby <b>day</b></div></title>
+    <link rel="alternate" type="text/html" href="sport-1-1.html"/><link rel="enclosure" href="/audio.mp3"/>
+    <id>tag:valley.example,2026:1</id><updated>2026-03-03T18:30:00-05:00</updated>
+    <author><name>B. Sports</name><email>b@valley.example</email></author></entry>
+  <entry><title>Transfer news</title><link href="sport-1-2.html"/><id>tag:valley.example,2026:2</id>
+    <published>2026-02-27T10:00:00Z</published><updated>2026-02-27T11:00:00Z</updated></entry>
+</feed>
+"""
+
+
 def _feeds(handler: Any, path: str, query: dict[str, str]) -> None:
+    shapes = {
+        "/feeds/rss091.xml": (RSS091.encode("latin-1"), "text/xml"),
+        "/feeds/rdf.xml": (RDF, "application/rdf+xml"),
+        "/feeds/wordpress.xml": (WORDPRESS, "application/rss+xml; charset=UTF-8"),
+        "/feeds/atom-base.xml": (ATOM_BASE, "application/atom+xml"),
+    }
+    if path in shapes:
+        body, ctype = shapes[path]
+        return handler.send(200, body, ctype)
     if path == "/feeds/rss.xml":
         return handler.send(200, RSS, "application/rss+xml")
     if path == "/feeds/atom.xml":
@@ -202,6 +283,44 @@ def _feeds(handler: Any, path: str, query: dict[str, str]) -> None:
             ' href="/feeds/rss.xml"></head><body><p>Welcome</p></body></html>',
         )
     _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+
+
+# -- a news site that changes from one day to the next (only-new crawls) --------------------
+
+DAY = {"n": 1}  # which day the site shows; /daily/__day__?n=2 moves it on, /__reset__ back to 1
+
+
+def _daily(handler: Any, path: str, query: dict[str, str]) -> None:
+    """Day 1: stories a and b. Day 2: a unchanged, b updated (new text and dateModified), c new."""
+    if path == "/daily/__day__":
+        DAY["n"] = int(query.get("n", "1"))
+        return handler.send(200, "{}", "application/json")
+    day = DAY["n"]
+    stories = {"a": "2026-03-01T08:00:00+00:00", "b": "2026-03-01T09:00:00+00:00"}
+    if day >= 2:
+        stories["c"] = "2026-03-02T07:00:00+00:00"
+    if path == "/daily/feed.xml":
+        items = "".join(
+            f"<item><title>Story {name}</title><link>/daily/{name}.html</link>"
+            f"<pubDate>{format_datetime(datetime.fromisoformat(when))}</pubDate></item>"
+            for name, when in stories.items()
+        )
+        body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Daily</title>{items}</channel></rss>'
+        return handler.send(200, body, "application/rss+xml")
+    name = path.removeprefix("/daily/").removesuffix(".html")
+    if name not in stories:
+        return _html(handler, "<html><body><h1>Not found</h1></body></html>", 404)
+    changed = name == "b" and day >= 2
+    modified = "2026-03-02T10:00:00+00:00" if changed else stories[name]
+    text = f"Story {name} as told on day {day if changed else 1}. " * 30
+    meta = json.dumps({"@type": "NewsArticle", "headline": f"Story {name}", "datePublished": stories[name],
+                       "dateModified": modified})  # fmt: skip
+    _html(
+        handler,
+        f'<html lang="en"><head><title>Story {name} | Daily</title><script type="application/ld+json">{meta}</script>'
+        f"</head><body><nav><a href='/daily/'>Home</a></nav><article><h1>Story {name}</h1><p>{text}</p></article>"
+        "</body></html>",
+    )
 
 
 def _urlset(base: str, entries: list[tuple[str, str | None]]) -> str:
@@ -296,6 +415,7 @@ _ROUTES = (
     ("/shop/", _shop),
     ("/echo/", _echo),
     ("/feeds/", _feeds),
+    ("/daily/", _daily),
     ("/sitemaps/", _sitemaps),
     ("/api/", _api),
     ("/js/", _js),
