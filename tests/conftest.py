@@ -13,6 +13,7 @@ import fcntl
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,17 +232,20 @@ def scrapyd_nodes(
     nodes = [secured]
     try:
         nodes.append(ScrapydNode(folder / "node2", env, config=config, wait=False))
-        for node in nodes:  # both start at once
-            node.wait_ready()
-        for node in nodes:
-            node.deploy(scrapyd_egg)
-            # Scrapyd lists a project's spiders with a `scrapy list` process the first time a call names
-            # no version (schedule.json does): do it now, not inside the first test's request timeout.
-            node.call("listspiders.json?project=scraperq")
+        with ThreadPoolExecutor() as pool:  # the nodes start and take the egg side by side
+            list(pool.map(lambda node: ready_with_egg(node, scrapyd_egg), nodes))
         yield nodes
     finally:
         for node in nodes:
             node.stop()
+
+
+def ready_with_egg(node: Any, egg: Path) -> None:
+    node.wait_ready()
+    node.deploy(egg)
+    # Scrapyd lists a project's spiders with a `scrapy list` process the first time a call names
+    # no version (schedule.json does): do it now, not inside the first test's request timeout.
+    node.call("listspiders.json?project=scraperq")
 
 
 @pytest.fixture

@@ -23,14 +23,17 @@ Run as ``python -m tests.forkserver SOCKET_PATH``; ``tests.helpers.spawn`` start
 
 from __future__ import annotations
 
+import compileall
 import importlib
 import json
 import os
 import runpy
 import selectors
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from importlib.metadata import entry_points
 from typing import Any
@@ -48,11 +51,37 @@ PRELOAD = (
     "scrapy.downloadermiddlewares.redirect", "scrapy.downloadermiddlewares.httpproxy",
     "scrapy.downloadermiddlewares.offsite", "scrapy.spidermiddlewares.depth",
     "twisted.internet.asyncioreactor", "scrapy_playwright.handler", "playwright.async_api",
+    "scrapy.commands.bench", "scrapy.commands.check", "scrapy.commands.edit", "scrapy.commands.fetch",
+    "scrapy.commands.genspider", "scrapy.commands.parse", "scrapy.commands.runspider", "scrapy.commands.shell",
+    "scrapy.commands.startproject", "scrapy.commands.version", "scrapy.commands.view", "scrapy.contracts",
+    "scrapy.downloadermiddlewares.cookies", "scrapy.downloadermiddlewares.defaultheaders",
+    "scrapy.downloadermiddlewares.downloadtimeout", "scrapy.downloadermiddlewares.httpauth",
+    "scrapy.downloadermiddlewares.httpcache", "scrapy.downloadermiddlewares.stats",
+    "scrapy.downloadermiddlewares.useragent", "scrapy.extensions.logcount", "scrapy.extensions.memdebug",
+    "scrapy.extensions.remote_control", "scrapy.extensions.spiderstate", "scrapy.http.cookies", "scrapy.logformatter",
+    "scrapy.pqueues", "scrapy.spidermiddlewares.httperror", "scrapy.spidermiddlewares.metacopy",
+    "scrapy.spidermiddlewares.start", "scrapy.spidermiddlewares.urllength", "scrapy.squeues", "scrapy.statscollectors",
+    "scrapy.utils.template", "scrapy.utils.test", "scrapy_playwright.provider", "resource",
+    "scrapy.utils._remote_control", "scrapy.extensions.telnet", "scrapy.shell", "scrapy.dupefilters",
+    "scrapy_redis", "queuelib", "platformdirs", "sqlite3", "unittest", "aiohttp.web",
     "redis", "redis.asyncio", "psycopg", "psycopg_pool", "lxml.html", "parsel", "tldextract", "yaml", "jmespath",
     "itemadapter", "aiohttp", "apscheduler.schedulers.background", "cheroot.wsgi", "werkzeug", "requests",
 )  # fmt: skip
 
 MAX_MESSAGE = 1 << 20
+
+
+def compile_project(cache: str) -> None:
+    """Compile the project's modules once, into ``cache``, for every child to load.
+
+    Where bytecode is not written (PYTHONDONTWRITEBYTECODE, as on the development machines),
+    each child would compile every project module it imports; a ``sys.pycache_prefix``
+    set here is inherited by the children, and checked against the sources as usual.
+    """
+    sys.pycache_prefix = cache
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for package in ("scraperq", "scheduler"):
+        compileall.compile_dir(os.path.join(root, package), quiet=2)
 
 
 def preload() -> None:
@@ -181,7 +210,13 @@ def run_child(request: dict[str, Any]) -> None:
 
 def main() -> None:
     preload()
-    request = serve(sys.argv[1])
+    cache = tempfile.mkdtemp(prefix="scraperq-pycache-")
+    try:
+        compile_project(cache)
+        request = serve(sys.argv[1])  # returns only in a child
+    except BaseException:  # the server ends: SystemExit once its parent has gone
+        shutil.rmtree(cache, ignore_errors=True)
+        raise
     run_child(request)
 
 
