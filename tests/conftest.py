@@ -29,6 +29,17 @@ REDIS_BASE = os.environ.get("SCRAPERQ_TEST_REDIS", "redis://127.0.0.1:6379")
 # -- grouping for xdist -----------------------------------------------------------------------
 
 
+XDIST_WORKERS = 3  # on two cores: most tests wait on processes, servers and the network
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """What ``-n auto`` (pyproject's addopts) means here: XDIST_WORKERS workers, or none when the command
+    names single tests only (``tests/test_cli.py::test_...``), which then run at once in this process."""
+    if config.args and all("::" in arg for arg in config.args):
+        return 0
+    return XDIST_WORKERS
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep together, for ``--dist loadgroup`` (pyproject's addopts), what shares an expensive fixture.
