@@ -79,6 +79,11 @@ SCRAPERQ_JOB_LOST_AFTER = 900
 # "0": refuse loopback/private/link-local/multicast/reserved addresses; "1": allow all;
 # or a comma-separated list of networks to allow, e.g. "127.0.0.0/8,10.1.0.0/16".
 SCRAPERQ_ALLOW_PRIVATE = "0"
+# Connections get their addresses from this resolver, which hands out only addresses the rule
+# above allows, IPv4 and IPv6, whatever DNSCACHE_ENABLED says (scraperq/resolver.py).
+TWISTED_DNS_RESOLVER = "scraperq.resolver.GuardedResolver"
+# DNS servers to ask instead of the system's resolver, e.g. "10.0.0.2,127.0.0.1:5353"; empty: the system's.
+SCRAPERQ_DNS_SERVERS = ""
 DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 TELNETCONSOLE_ENABLED = False

@@ -95,3 +95,4 @@ def test_the_procfile_starts_scrapyd_and_the_scheduler_with_one_command(tmp_path
             os.killpg(honcho.pid, signal.SIGKILL)
             honcho.wait()
     assert (tmp_path / "scrapyd" / "scrapyd.conf").exists()
+    assert b"REDIS_URL is not set: no queue worker" in log.read_bytes()  # the worker line waits, stops nothing

@@ -1,16 +1,27 @@
 """SSRF guard: refuse requests to addresses a public crawler has no business fetching.
 
 Refused: schemes other than http and https, and hosts that are, or resolve to,
-loopback, private, link-local, multicast, reserved or unspecified addresses.
-Every request passes here, so redirects (new requests) are checked too. The
-name is resolved through the crawler's caching resolver, so the connection that
-follows uses the address that was checked.
+an address that is not public (scraperq/addresses.py has the rules: loopback,
+private, link-local, site-local, multicast, reserved, and IPv6 forms that carry
+such an IPv4 address). Every request passes here, so redirects (new requests)
+are checked too, and a name is refused when any of its addresses, IPv4 or IPv6,
+is.
+
+Names are checked through :class:`scraperq.resolver.GuardedResolver`, the name
+resolver every connection gets its addresses from (its docstring says why it is
+a resolver): the connection then gets the very answer checked here, so DNS
+cannot send it elsewhere, whatever ``DNSCACHE_ENABLED`` says. With a proxy from
+the environment the proxy resolves the target itself: this check still refuses
+address literals and names that resolve here to blocked addresses, but what the
+proxy connects to is outside the guard (README, Safe by default).
 
 Settings:
 
 * ``SCRAPERQ_ALLOW_PRIVATE``: ``0`` (default) refuses all such addresses; ``1``
   allows everything; a comma-separated list of networks (``127.0.0.0/8,10.1.0.0/16``)
   allows just those.
+* ``SCRAPERQ_DNS_SERVERS``, ``DNSCACHE_ENABLED``, ``DNS_TIMEOUT``: how names are
+  looked up (scraperq/resolver.py).
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
+from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
@@ -29,8 +41,10 @@ from scraperq.addresses import (  # noqa: F401 - re-exported for the guard's use
     IPNetwork,
     address_problem,
     check_address,
+    check_addresses,
     parse_allow_private,
 )
+from scraperq.resolver import GuardedResolver, LookupFailed, guarded_resolver, parse_dns_servers
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -59,12 +73,28 @@ def check_url_scheme(url: str) -> str | None:
 class SSRFGuardMiddleware:
     def __init__(self, allow: bool | tuple[IPNetwork, ...]) -> None:
         self.allow = allow
+        self._resolver: GuardedResolver | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SSRFGuardMiddleware:
         mw = cls(parse_allow_private(crawler.settings.get("SCRAPERQ_ALLOW_PRIVATE", "0")))
+        parse_dns_servers(crawler.settings.get("SCRAPERQ_DNS_SERVERS"))  # a mistake ends the crawl at start
         mw.crawler = crawler
+        crawler.signals.connect(mw.engine_stopped, signal=signals.engine_stopped)
         return mw
+
+    @property
+    def resolver(self) -> GuardedResolver:
+        # Looked up on first use, when the crawl's reactor runs: building the middleware
+        # (in unit tests, say) must not install a reactor.
+        if self._resolver is None:
+            self._resolver = guarded_resolver(self.crawler)
+            self._resolver.register(self.crawler, self.allow)
+        return self._resolver
+
+    def engine_stopped(self) -> None:
+        if self._resolver is not None:
+            self._resolver.unregister(self.crawler)
 
     async def process_request(self, request: Request) -> None:
         problem = check_url_scheme(request.url)
@@ -83,10 +113,7 @@ class SSRFGuardMiddleware:
             return check_address(ipaddress.ip_address(host), self.allow)
         except ValueError:
             pass  # a name, not an address literal
-        from twisted.internet import reactor
-
         try:
-            resolved = await deferred_to_future(reactor.resolve(host))  # type: ignore[attr-defined]
-        except Exception:
+            return await deferred_to_future(self.resolver.check(host, self.allow))
+        except LookupFailed:
             raise DNSLookupFailed(f"DNS lookup failed for {host}") from None
-        return check_address(ipaddress.ip_address(resolved), self.allow)

@@ -6,11 +6,15 @@ reactor thread, and a server that does not answer must fail fast so that the
 worker can back off instead of freezing. A bad URL or an unreachable server
 fails at start-up with one line naming the server (password hidden).
 
+A worker warns once at start when the server would lose queued work on a restart
+(:func:`warn_if_not_persistent`).
+
 Settings: ``REDIS_URL``, ``REDIS_PARAMS`` (extra ``redis.Redis`` keyword arguments).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -20,6 +24,8 @@ from scrapy_redis.connection import get_redis
 from scraperq.errors import ConfigError, StorageUnavailable, first_line
 from scraperq.queue import defaults
 from scraperq.storage.connection import redact_url
+
+logger = logging.getLogger(__name__)
 
 # What a Redis call raises when the server is down, restarting or unreachable.
 REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (
@@ -72,3 +78,42 @@ def describe_error(exc: BaseException) -> str:
 def check_connection(settings: Any) -> None:
     """Fail now, in one line, if ``REDIS_URL`` is not a Redis that answers."""
     client_from_settings(settings).close()
+
+
+# -- persistence ---------------------------------------------------------------------------------
+
+
+def persistence_problem(client: redis.Redis) -> str | None:
+    """What a restart of this Redis would lose of the queue, or None when it keeps it (or will not say).
+
+    ``CONFIG GET`` tells both the append-only file and the snapshot schedule; managed
+    services often refuse CONFIG, and then ``INFO persistence`` tells at least the former.
+    """
+    try:
+        config = client.config_get("appendonly") | client.config_get("save")
+    except redis.ResponseError:  # CONFIG disabled or renamed
+        try:
+            aof = client.info("persistence").get("aof_enabled")
+        except redis.ResponseError:
+            return None
+        return None if str(aof) == "1" else "appendonly is off (CONFIG is not available to read the snapshot schedule)"
+    if str(config.get("appendonly", "")).lower() == "yes":
+        return None
+    save = str(config.get("save", "")).strip()
+    if not save:
+        return "no persistence at all (appendonly no, no save points): a restart loses every queued entry"
+    return f"appendonly is off: a restart loses what changed since the last snapshot (save {save})"
+
+
+def warn_if_not_persistent(client: redis.Redis, where: str) -> None:
+    """Log once, at a worker's start, that this Redis would lose queued work on a restart."""
+    try:
+        problem = persistence_problem(client)
+    except REDIS_DOWN_ERRORS:
+        return  # the queue reports an unreachable Redis itself
+    if problem is not None:
+        logger.warning(
+            "Redis at %s: %s; set appendonly yes and appendfsync everysec (deploy/redis.conf)",
+            where,
+            problem,
+        )

@@ -65,7 +65,12 @@ from scraperq.errors import ConfigError
 from scraperq.middlewares.retry import NOT_BEFORE
 from scraperq.middlewares.tasks import TASK_ROOT
 from scraperq.queue import defaults
-from scraperq.queue.connection import async_client_from_settings, client_from_settings, redis_url
+from scraperq.queue.connection import (
+    async_client_from_settings,
+    client_from_settings,
+    redis_url,
+    warn_if_not_persistent,
+)
 from scraperq.queue.dupefilter import TaskDupeFilter, task_of
 from scraperq.queue.entries import REQUEST, START, Entry
 from scraperq.queue.feeder import StartFeeder
@@ -176,6 +181,7 @@ class RedisScheduler(BaseScheduler):
                 "the shared queue needs TWISTED_REACTOR = 'twisted.internet.asyncioreactor.AsyncioSelectorReactor'"
             )
         client = client_from_settings(settings)
+        warn_if_not_persistent(client, redact_url(redis_url(settings) or ""))
         dupefilter = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
         return cls(
             crawler,

@@ -6,10 +6,13 @@ SSRFGuardMiddleware cannot see them. Playwright's request routing cannot either:
 it is not consulted for the hops of a redirect, so an allowed URL that redirects
 to ``http://10.0.0.5/`` would be fetched. A proxy sees every connection, hops
 included. Chromium is launched with this gate as its SOCKS5 proxy (Playwright
-also sends loopback through it); the gate resolves each host itself, applies
-:func:`scraperq.middlewares.ssrf.check_address` to every address the name has,
-and connects to the address it checked, so DNS cannot change the answer between
-the check and the connection.
+also sends loopback through it); the gate resolves each host itself, IPv4 and
+IPv6, applies :func:`scraperq.addresses.check_addresses` (the rules every
+request meets) to every address the name has, and connects to an address it
+checked, so DNS cannot change the answer between the check and the connection.
+Names are looked up as the downloader looks them up, through the crawl's
+:class:`~scraperq.resolver.GuardedResolver` (``SCRAPERQ_DNS_SERVERS``, the DNS
+cache, ``localhost``) when one is installed, else with ``getaddrinfo``.
 
 It listens on 127.0.0.1 only, on a port picked at start-up, and speaks just the
 part of SOCKS5 Chromium uses: no authentication, CONNECT only.
@@ -24,7 +27,8 @@ import socket
 import struct
 from collections.abc import Callable
 
-from scraperq.middlewares.ssrf import IPNetwork, check_address
+from scraperq.addresses import IPAddress, IPNetwork, check_addresses
+from scraperq.resolver import LookupFailed, installed_resolver, system_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +89,13 @@ class BrowserGuard:
     async def check(self, host: str, port: int) -> str:
         """The address to connect to for ``host``, or :class:`Refused` saying why not."""
         try:
-            addresses = [ipaddress.ip_address(host)]
+            addresses: list[IPAddress] = [ipaddress.ip_address(host)]
         except ValueError:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except (socket.gaierror, UnicodeError):
-                raise Refused(_HOST_UNREACHABLE, f"DNS lookup failed for {host}") from None
-            addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos))
+            addresses = await _lookup(host)
         # Every address the name has must pass: the browser must not get to pick a private one.
-        for address in addresses:
-            problem = check_address(address, self.allow)
-            if problem is not None:
-                raise Refused(_NOT_ALLOWED, problem)
+        problem = check_addresses(addresses, self.allow)
+        if problem is not None:
+            raise Refused(_NOT_ALLOWED, problem)
         return str(addresses[0])
 
     # -- one browser connection ------------------------------------------------------
@@ -170,6 +169,18 @@ class BrowserGuard:
         # The bound address is not used by Chromium; 0.0.0.0:0 is the usual filler.
         writer.write(bytes((_VERSION, code, 0, _ADDR_IPV4)) + bytes(6))
         await writer.drain()
+
+
+async def _lookup(host: str) -> list[IPAddress]:
+    """Every address of ``host``, from the crawl's resolver if it has one, else from getaddrinfo."""
+    resolver = installed_resolver()
+    loop = asyncio.get_running_loop()
+    try:
+        if resolver is not None:
+            return await resolver.lookup(host).asFuture(loop)
+        return await loop.run_in_executor(None, system_addresses, host)
+    except LookupFailed:
+        raise Refused(_HOST_UNREACHABLE, f"DNS lookup failed for {host}") from None
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
