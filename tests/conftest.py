@@ -255,8 +255,9 @@ def ready_with_egg(node: Any, egg: Path) -> None:
     node.wait_ready()
     node.deploy(egg)
     # Scrapyd lists a project's spiders with a `scrapy list` process the first time a call names
-    # no version (schedule.json does): do it now, not inside the first test's request timeout.
-    node.call("listspiders.json?project=scraperq")
+    # no version (schedule.json does): do it now, not inside the first test's request timeout. It blocks
+    # Scrapyd meanwhile, which takes long on a loaded machine: wait as long as scrapyd-deploy may.
+    node.call("listspiders.json?project=scraperq", request_timeout=120)
 
 
 @pytest.fixture

@@ -455,7 +455,7 @@ class ScrapydNode:
                     raise
                 self._start()
 
-    def call(self, endpoint: str, **form: str) -> dict[str, Any]:
+    def call(self, endpoint: str, *, request_timeout: float = 10, **form: str) -> dict[str, Any]:
         """A Scrapyd API call with this node's credentials (POST when form fields are given)."""
         import base64
         import json
@@ -467,7 +467,7 @@ class ScrapydNode:
         if self.auth:
             pair = f"{self.auth['SCRAPYD_USERNAME']}:{self.auth['SCRAPYD_PASSWORD']}".encode()
             request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=request_timeout) as response:
             return json.load(response)
 
     def answers(self) -> bool:
