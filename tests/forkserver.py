@@ -66,6 +66,7 @@ PRELOAD = (
     "scrapy_redis", "queuelib", "platformdirs", "sqlite3", "unittest", "aiohttp.web",
     "redis", "redis.asyncio", "psycopg", "psycopg_pool", "lxml.html", "parsel", "tldextract", "yaml", "jmespath",
     "itemadapter", "aiohttp", "apscheduler.schedulers.background", "cheroot.wsgi", "werkzeug", "requests",
+    "pkg_resources", "scrapyd.runner",  # Scrapyd's job runner (tests/scrapyd_runner.py)
 )  # fmt: skip
 
 MAX_MESSAGE = 1 << 20
