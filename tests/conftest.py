@@ -132,11 +132,14 @@ class RedisClaim:
     token: str = ""
 
     def renew(self) -> None:
+        """Extend the claim; take it again if it lapsed unclaimed; fail if another run holds the db now."""
         if self.lock:
             import redis
 
             with redis.Redis.from_url(f"{REDIS_BASE}/0") as admin:
-                admin.eval(_RENEW, 1, self.lock, self.token, REDIS_LEASE_SECONDS)
+                renewed = admin.eval(_RENEW, 1, self.lock, self.token, REDIS_LEASE_SECONDS)
+                if not renewed and not admin.set(self.lock, self.token, nx=True, ex=REDIS_LEASE_SECONDS):
+                    pytest.fail(f"{self.url} was claimed by another test run while this one left it unused")
 
 
 @pytest.fixture(scope="session")
@@ -156,10 +159,13 @@ def redis_claim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClaim
             client = redis.Redis.from_url(claim.url)
             client.flushdb()
             yield claim
-            client.flushdb()
             if admin.get(lock) == token.encode():
+                client.flushdb()
                 admin.delete(lock)
+            client.close()
+            admin.close()
             return
+    admin.close()
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     try:
         yield RedisClaim(server.url)
