@@ -9,7 +9,9 @@ across workers (the egg) is built once under a file lock.
 
 from __future__ import annotations
 
+import configparser
 import fcntl
+import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -236,13 +238,15 @@ def scrapyd_nodes(
     from tests.helpers import ROOT, ScrapydNode, crawl_env, fork_server
 
     folder = tmp_path_factory.mktemp("scrapyd")
-    # Jobs are forked by the test fork server (tests/scrapyd_runner.py says how and why).
+    # Jobs are forked by the test fork server (tests/scrapyd_runner.py says how and why), and start
+    # within a tenth of a second of schedule.json rather than the half second deploy/scrapyd.conf allows.
     env = crawl_env(pg_server_url, SCRAPERQ_TEST_FORK_SERVER=fork_server())
-    config = (
-        (ROOT / "deploy" / "scrapyd.conf")
-        .read_text()
-        .replace("[scrapyd]\n", "[scrapyd]\nrunner = tests.scrapyd_runner\n")
-    )
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "deploy" / "scrapyd.conf")
+    parser["scrapyd"].update(runner="tests.scrapyd_runner", poll_interval="0.1")
+    written = io.StringIO()
+    parser.write(written)
+    config = written.getvalue()
     secured = ScrapydNode(
         folder / "node1", env, username="scraperq", password=uuid.uuid4().hex, config=config, wait=False
     )
