@@ -20,12 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 
 from tests.helpers import MockServer
 
 PG_ADMIN_URL = os.environ.get("SCRAPERQ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("SCRAPERQ_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+# Hypothesis: no per-example deadline. On a shared two-core machine with xdist workers an example can
+# wait for the CPU; the suite's per-test timeout bounds time, a deadline would only make tests flaky.
+hypothesis.settings.register_profile("scraperq", deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "scraperq"))
 
 
 # -- grouping for xdist -----------------------------------------------------------------------
