@@ -9,19 +9,20 @@ import time.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from scheduler.config import SchedulerConfig
 from scheduler.daemon import SchedulerDaemon
-from scheduler.dispatch import Dispatcher
 from scheduler.leader import Leadership, lock_for
 from scheduler.nodes import NodePool
 from scheduler.scrapyd import ScrapydClient
-from scraperq.storage import open_database, redact_url
-from scraperq.storage.connection import Database
+from scraperq.storage import leader, open_database, redact_url
+from scraperq.storage.connection import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -43,24 +44,26 @@ def build_client(config: SchedulerConfig) -> tuple[ScrapydClient, NodePool]:
     return client, NodePool(config.nodes, client, max_age=min(1.0, config.tick))
 
 
-def build_dispatcher(config: SchedulerConfig, db: Database) -> Dispatcher:
-    """What ``scraperq schedule run`` needs: a dispatcher without the loop."""
-    client, pool = build_client(config)
-    return Dispatcher(db, client, pool)
-
-
 def build_app(settings: Any) -> SchedulerApp:
     config = SchedulerConfig.from_settings(settings)
-    # Room for the dispatch threads, the tracker and the CLI-facing queries at once.
-    db = open_database(config.database_url, pool_size=8)
+    # Room for the claiming and dispatch threads, the tracker and the API at once (opened as needed).
+    db = open_database(config.database_url, pool_size=16)
     client, pool = build_client(config)
-    leadership = Leadership(lock_for(config.database_url), heartbeat=config.heartbeat)
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    leadership = Leadership(
+        lock_for(config.database_url),
+        heartbeat=config.heartbeat,
+        on_beat=lambda: leader.beat(db, holder, utcnow()),
+    )
     daemon = SchedulerDaemon(config, db, client, pool, leadership)
     return SchedulerApp(config, db, client, pool, daemon)
 
 
 def run(settings: Any) -> int:
-    """``scraperq scheduler``: run until SIGTERM or SIGINT, with the HTTP API (scheduler.api) beside the loop."""
+    """``scraperq scheduler``: run until SIGTERM or SIGINT, with the HTTP API (scheduler.api) beside the loop.
+
+    ``settings`` is the project's settings as a mapping (``scheduler.settings``): nothing here loads Scrapy.
+    """
     from scheduler.api import serve
     from scheduler.api.config import ApiConfig
 

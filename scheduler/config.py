@@ -6,7 +6,7 @@ overrides (``scraperq/settings.py``):
 ``DATABASE_URL``, ``SCRAPYD_NODES``, ``SCRAPYD_PROJECT``, ``SCRAPYD_TIMEOUT``,
 ``SCRAPYD_NODE_CAPACITY``, ``SCRAPERQ_SCHEDULER_TICK``,
 ``SCRAPERQ_SCHEDULER_TRACK_INTERVAL``, ``SCRAPERQ_MISFIRE_GRACE``,
-``SCRAPERQ_JOB_LOST_AFTER``.
+``SCRAPERQ_JOB_LOST_AFTER``, ``SCRAPERQ_JOB_HEARTBEAT``, ``SCRAPERQ_DISPATCH_CONCURRENCY``.
 """
 
 from __future__ import annotations
@@ -30,12 +30,20 @@ class SchedulerConfig:
     tick: float = 1.0
     # How often running jobs are followed through listjobs.json.
     track_interval: float = 2.0
-    # APScheduler's misfire_grace_time, applied by the daemon to fire times it finds late.
+    # How late a fire time may still run (APScheduler's misfire_grace_time; see scheduler.firing).
     misfire_grace: float = 600.0
     # A job whose node stays unreachable this long is recorded as failed.
     job_lost_after: float = 900.0
     # How often the leader proves it still holds its lock (and a follower tries to take it).
     heartbeat: float = 1.0
+    # How often a crawl reports itself (scraperq/jobreport.py); six missed reports and it is gone.
+    job_heartbeat: float = 10.0
+    # schedule.json calls made at once to each node when many fire times fall due together.
+    dispatch_concurrency: int = 8
+
+    @property
+    def job_silent_after(self) -> float:
+        return 6 * self.job_heartbeat
 
     @classmethod
     def from_settings(cls, settings: Any) -> SchedulerConfig:
@@ -59,6 +67,8 @@ class SchedulerConfig:
             misfire_grace=_positive(settings, "SCRAPERQ_MISFIRE_GRACE", float, allow_zero=True),
             job_lost_after=_positive(settings, "SCRAPERQ_JOB_LOST_AFTER", float),
             heartbeat=min(1.0, tick),
+            job_heartbeat=_positive(settings, "SCRAPERQ_JOB_HEARTBEAT", float),
+            dispatch_concurrency=_positive(settings, "SCRAPERQ_DISPATCH_CONCURRENCY", int),
         )
 
     @property

@@ -5,9 +5,9 @@ process ("do not share a job store between schedulers"), decides misfires from
 its own memory of run times, and guards ``max_instances`` only around the call
 that starts a job, not the crawl it starts. Exactly-once across restarts and
 across daemons needs the fire time and what became of it written in one
-database transaction, so the daemon keeps its own loop and uses APScheduler
-for what it does well: trigger arithmetic (``scheduler.triggers``). The job
-options it would take are applied here deliberately:
+database transaction, so the daemon keeps its own loop, with fire times from
+``scheduler.triggers``. The job options APScheduler would take are applied here
+deliberately:
 
 * ``coalesce=True`` and ``misfire_grace_time=SCRAPERQ_MISFIRE_GRACE``: late fire
   times collapse into one run, or are recorded missed (``scheduler.firing``);
@@ -15,8 +15,9 @@ options it would take are applied here deliberately:
   (and recorded) while the previous run is pending or running on any node.
 
 Each pass (at most ``SCRAPERQ_SCHEDULER_TICK`` apart, sooner when a fire time
-is near) reads the due schedules from the database, so changes made through
-the CLI take effect without a restart or any signal. Jobs are followed every
+is near, at once when the API asks) reads the due schedules and the run
+requests from the database, so changes made through the CLI, on any machine,
+take effect without a restart or any signal. Jobs are followed every
 ``SCRAPERQ_SCHEDULER_TRACK_INTERVAL`` seconds in a thread of their own, so a
 node slow to answer does not delay fire times. Only the leader acts
 (``scheduler.leader``); other daemons stand by.
@@ -32,7 +33,7 @@ from datetime import datetime
 
 from scheduler.config import SchedulerConfig
 from scheduler.dispatch import ClaimedRun, Dispatcher, Strays
-from scheduler.firing import handle_due
+from scheduler.firing import claim_request, handle_due
 from scheduler.leader import Leadership
 from scheduler.nodes import NodePool
 from scheduler.recovery import Recovery
@@ -44,8 +45,8 @@ from scraperq.storage.connection import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
-# Dispatches made at once when many schedules fall due together.
-DISPATCH_CONCURRENCY = 4
+# Fire times claimed at once when many schedules fall due together (each on its own connection).
+CLAIM_CONCURRENCY = 8
 # Never spin: even with work waiting, give the database and the nodes a breath.
 _MIN_SLEEP = 0.01
 
@@ -60,7 +61,10 @@ class SchedulerDaemon:
         leadership: Leadership,
         *,
         clock: Callable[[], datetime] = utcnow,
+        wait: Callable[[threading.Event, float], bool] | None = None,
     ) -> None:
+        """``clock`` and ``wait`` (sleep on an event, at most so long; True if it was set) are the loop's
+        notion of time: tests drive the loop through a day in moments by giving their own."""
         self.config = config
         self.db = db
         self.pool = pool
@@ -68,7 +72,15 @@ class SchedulerDaemon:
         self.clock = clock
         strays = Strays()
         self.dispatcher = Dispatcher(db, client, pool, strays=strays, clock=clock)
-        self.tracker = JobTracker(db, client, pool, strays=strays, lost_after=config.job_lost_after, clock=clock)
+        self.tracker = JobTracker(
+            db,
+            client,
+            pool,
+            strays=strays,
+            lost_after=config.job_lost_after,
+            silent_after=config.job_silent_after,
+            clock=clock,
+        )
         self.recovery = Recovery(
             db,
             client,
@@ -80,6 +92,8 @@ class SchedulerDaemon:
             clock=clock,
         )
         self._stop = threading.Event()
+        self._wakeup = threading.Event()  # set by request_stop and wake
+        self._wait = wait or (lambda event, seconds: event.wait(seconds))
         self._unusable: set[int] = set()  # schedules whose trigger cannot be built, reported once
         self._failing: set[str] = set()  # steps that found the database down (reported once)
         self._health_lock = threading.Lock()
@@ -87,28 +101,40 @@ class SchedulerDaemon:
         # Set while run() runs: fire times are claimed in the loop and dispatched here, so a slow
         # node delays the jobs it is sent, not the claiming of the next fire times.
         self._dispatching: ThreadPoolExecutor | None = None
+        self._claiming: ThreadPoolExecutor | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current step (safe to call from a signal handler)."""
         self._stop.set()
+        self._wakeup.set()
+
+    def wake(self) -> None:
+        """Make the loop look at the database now (a run was just requested)."""
+        self._wakeup.set()
 
     def run(self) -> None:
         """Fire schedules in this thread, dispatch and follow jobs in others, until :meth:`request_stop`."""
         self.leadership.start()
         tracking = threading.Thread(target=self._track_loop, name="scheduler-tracker", daemon=True)
         tracking.start()
-        self._dispatching = ThreadPoolExecutor(DISPATCH_CONCURRENCY, thread_name_prefix="dispatch")
+        # Dispatches run in parallel across nodes and connections: so many per node at once.
+        workers = max(1, self.config.dispatch_concurrency * len(self.config.nodes))
+        self._dispatching = ThreadPoolExecutor(workers, thread_name_prefix="dispatch")
+        self._claiming = ThreadPoolExecutor(CLAIM_CONCURRENCY, thread_name_prefix="claim")
         try:
             while not self._stop.is_set():
                 delay = self.config.tick
                 if self.leadership.is_leader.is_set():
                     delay = self._guarded("firing", self._fire_step)
-                self._stop.wait(delay)
+                self._wait(self._wakeup, delay)
+                self._wakeup.clear()
         finally:
             self._stop.set()
             # Claims already made are dispatched before the daemon goes: their fire time is now.
+            self._claiming.shutdown(wait=True)
+            self._claiming = None
             self._dispatching.shutdown(wait=True)
             self._dispatching = None
             tracking.join(timeout=self.config.dispatch_deadline + 5)
@@ -162,22 +188,43 @@ class SchedulerDaemon:
         self.recovery.settle()
 
     def fire_due(self, now: datetime) -> list[ClaimedRun]:
-        """Claim every fire time due at ``now`` and dispatch the claims (in the background under :meth:`run`)."""
+        """Claim every run requested and every fire time due at ``now``, and dispatch the claims (in the
+        background under :meth:`run`)."""
         claims: list[ClaimedRun] = []
-        for schedule in schedules.due_schedules(self.db, now):
+        for run in jobs.runs_with_status(self.db, ("requested",)):
             if self._stop.is_set() or not self.leadership.is_leader.is_set():
-                break
-            claim = self._fire(schedule, now)
-            if claim is None:
-                continue
-            claims.append(claim)
-            executor = self._dispatching
-            if executor is None:
-                self.dispatcher.dispatch(claim)
-            else:  # sent at once, while the next due schedules are being claimed
-                self.dispatcher.hold(claim.run_id)  # recovery must not take it while it waits
-                executor.submit(self._dispatch_claimed, claim).add_done_callback(self._dispatch_done)
+                return claims
+            claim = claim_request(self.db, run, now, expire_after=self.config.misfire_grace)
+            if claim is not None:
+                claims.append(claim)
+                self._send(claim)
+        due = schedules.due_schedules(self.db, now)
+        if not due:
+            return claims
+        # Bring the previous runs of these schedules up to date first, in one round of the nodes:
+        # a run that has just ended must not cause a skip.
+        wanted = {s.id for s in due}
+        previous = [r for r in jobs.runs_with_status(self.db, ("pending", "running")) if r.schedule_id in wanted]
+        if previous:
+            self.tracker.follow(previous)
+        claiming = self._claiming
+        if claiming is None:
+            found = (self._fire(schedule, now) for schedule in due)
+        else:  # each claim is one transaction on its own connection: many at once
+            found = claiming.map(lambda schedule: self._fire(schedule, now), due)
+        for claim in found:
+            if claim is not None:
+                claims.append(claim)
+                self._send(claim)
         return claims
+
+    def _send(self, claim: ClaimedRun) -> None:
+        executor = self._dispatching
+        if executor is None:
+            self.dispatcher.dispatch(claim)
+        else:  # sent at once, while the next due schedules are being claimed
+            self.dispatcher.hold(claim.run_id)  # recovery must not take it while it waits
+            executor.submit(self._dispatch_claimed, claim).add_done_callback(self._dispatch_done)
 
     def _dispatch_claimed(self, claim: ClaimedRun) -> None:
         age = (self.clock() - claim.claimed_at).total_seconds()
@@ -199,10 +246,8 @@ class SchedulerDaemon:
             self._crashed(exc)
 
     def _fire(self, schedule: schedules.Schedule, now: datetime) -> ClaimedRun | None:
-        # Bring the previous runs up to date first: one that has just ended must not cause a skip.
-        previous = jobs.runs_with_status(self.db, ("pending", "running"), schedule_id=schedule.id)
-        if previous:
-            self.tracker.follow(previous)
+        if self._stop.is_set() or not self.leadership.is_leader.is_set():
+            return None
         try:
             outcome = handle_due(self.db, schedule.id, now, grace=self.config.misfire_grace)
         except BadInput as exc:

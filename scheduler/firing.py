@@ -25,23 +25,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from scheduler.dispatch import ClaimedRun, Dispatched, new_job_id
-from scheduler.triggers import FireTimes, fire_times_for
-from scraperq.errors import Conflict, NotFound, ScraperqError
+from scheduler.dispatch import ClaimedRun, new_job_id
+from scheduler.triggers import FireTimes, between, fire_times_for, latest_fire_time
+from scraperq.errors import Conflict, NotFound
 from scraperq.storage import jobs, schedules
 from scraperq.storage.connection import Cursor, Database
 from scraperq.storage.jobs import JobRun
 from scraperq.storage.schedules import Schedule
 
-if TYPE_CHECKING:
-    from scheduler.dispatch import Dispatcher
-    from scheduler.tracker import JobTracker
-
 # Fire times recorded one by one when many were missed; the last row notes the rest.
 MAX_RECORDED = 100
-_SECOND = timedelta(seconds=1)
 
 
 @dataclass
@@ -79,29 +73,6 @@ def handle_due(db: Database, schedule_id: int, now: datetime, *, grace: float) -
     return outcome
 
 
-def latest_fire_time(fire_times: FireTimes, start: datetime, until: datetime) -> datetime | None:
-    """The last fire time in ``[start, until]``, found in O(log n) trigger steps (fire times are whole seconds)."""
-    first = fire_times.next_after(start - _SECOND)
-    if first is None or first > until:
-        return None
-
-    def more_after(moment: datetime) -> bool:
-        found = fire_times.next_after(moment)
-        return found is not None and found <= until
-
-    low, high = first, until.replace(microsecond=0)
-    if not more_after(low):
-        return low
-    # more_after(low) holds and more_after(high) does not; the answer is the first moment where it stops.
-    while high - low > _SECOND:
-        middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
-        if more_after(middle):
-            low = middle
-        else:
-            high = middle
-    return high
-
-
 def overlap_reason(previous: JobRun) -> str:
     where = f" on {previous.node}" if previous.node else ""
     job = previous.scrapyd_job_id or f"run {previous.id}"
@@ -119,7 +90,7 @@ def _record_missed(
 ) -> int:
     """Record the fire times from ``first_due`` before ``latest`` (and ``latest`` itself unless it runs)."""
     until = latest - timedelta(microseconds=1) if latest_runs else latest
-    missed = fire_times.between(first_due, until, limit=MAX_RECORDED + 1)
+    missed = between(fire_times, first_due, until, limit=MAX_RECORDED + 1)
     recorded = 0
     for i, fire_time in enumerate(missed[:MAX_RECORDED]):
         if latest_runs:
@@ -160,6 +131,37 @@ def claimed_run(run_id: int, job_id: str, schedule: Schedule, fire_time: datetim
     )
 
 
+def claim_request(db: Database, run: JobRun, now: datetime, *, expire_after: float) -> ClaimedRun | None:
+    """Take a run requested by hand (``scraperq schedule run``, the API) for dispatch, once across daemons.
+
+    A request older than ``expire_after`` seconds is recorded ``missed`` rather than run late; one whose
+    schedule has meanwhile started another run is recorded ``skipped``; one whose schedule was removed,
+    ``failed``. None when it is not to be dispatched (or another daemon took it).
+    """
+    with db.transaction() as cur:
+        schedule = schedules.lock_schedule(cur, run.schedule_id) if run.schedule_id is not None else None
+        if not jobs.take_request(cur, run.id):
+            return None
+        requested_at = run.created_at or now
+        reason = None
+        if schedule is None:
+            status, reason = "failed", "its schedule was removed before the run was dispatched"
+        elif (now - requested_at).total_seconds() > expire_after:
+            status, reason = "missed", "missed: no scheduler dispatched the request within the grace period"
+        else:
+            others = [r for r in jobs.active_runs_of(cur, schedule.id) if r.id != run.id]
+            if others:
+                status, reason = "skipped", overlap_reason(others[-1])
+        if reason is not None:
+            cur.execute(
+                "UPDATE job_runs SET status = %s, error = %s, finished_at = %s WHERE id = %s",
+                (status, reason, now, run.id),
+            )
+            return None
+    assert schedule is not None
+    return claimed_run(run.id, run.scrapyd_job_id or new_job_id(), schedule, run.fire_time or now, now)
+
+
 def claim_manual(db: Database, name: str, now: datetime) -> ClaimedRun:
     """Claim a run of the schedule now (``scraperq schedule run``), unless its previous run is still going."""
     with db.transaction() as cur:
@@ -177,27 +179,3 @@ def claim_manual(db: Database, name: str, now: datetime) -> ClaimedRun:
         if run_id is None:
             raise Conflict(f"schedule {name!r} was run at this very instant already")
     return claimed_run(run_id, job_id, schedule, now, now)
-
-
-class NotDispatched(ScraperqError):
-    """No node took a run started by hand; nothing of the attempt is kept."""
-
-
-def run_now(db: Database, dispatcher: Dispatcher, tracker: JobTracker, name: str, now: datetime) -> Dispatched:
-    """Dispatch the schedule ``name`` once, outside its triggers (``scraperq schedule run``, the API).
-
-    Returns what the dispatch did (``run`` says which run); its ``node`` is None when
-    Scrapyd may have queued the job without confirming it. Raises NotFound, Conflict
-    (its previous run is still going) or NotDispatched.
-    """
-    schedule = schedules.get_schedule(db, name)
-    # A previous run that has just ended on its node must not make this one a conflict.
-    previous = jobs.runs_with_status(db, ("pending", "running"), schedule_id=schedule.id)
-    if previous:
-        tracker.follow(previous)
-    claim = claim_manual(db, name, now)
-    outcome = dispatcher.dispatch(claim, record_failure=False)
-    if outcome.node is None and not outcome.unresolved:
-        jobs.delete_run(db, claim.run_id)  # no node took it: leave no trace of an attempt
-        raise NotDispatched(f"schedule {name!r} not run: {outcome.error}")
-    return outcome

@@ -11,6 +11,10 @@ and a follower, which tries every ``heartbeat`` seconds, takes over.
 On SQLite (one machine) an exclusive ``flock`` on a file next to the database
 does the same job for daemons sharing that file.
 
+While it leads, a daemon also writes its heartbeat to the database
+(``scheduler_leader``, through ``on_beat``): that is how ``scraperq schedule run``
+on another machine knows a daemon is there to dispatch its request.
+
 Leadership is an efficiency and tidiness measure (one daemon doing the work),
 not the exactly-once guarantee: that rests on the per-schedule row lock and the
 unique ``job_runs`` index (``scheduler.firing``), which hold even during a
@@ -23,6 +27,7 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from scraperq.errors import first_line
@@ -152,10 +157,19 @@ def lock_for(database_url: str) -> LeaderLock:
 class Leadership:
     """Runs a :class:`LeaderLock` in a thread of its own; ``is_leader`` says where we stand."""
 
-    def __init__(self, lock: LeaderLock, *, heartbeat: float, name: str = "scheduler") -> None:
+    def __init__(
+        self,
+        lock: LeaderLock,
+        *,
+        heartbeat: float,
+        name: str = "scheduler",
+        on_beat: Callable[[], None] | None = None,
+    ) -> None:
         self.lock = lock
         self.heartbeat = heartbeat
         self.name = name
+        self.on_beat = on_beat
+        self._beat_failing = False
         self.is_leader = threading.Event()
         self.changed = threading.Event()
         self._stop = threading.Event()
@@ -181,11 +195,26 @@ class Leadership:
                     self.is_leader.clear()
                     self.changed.set()
                     logger.error("%s: no longer the leader; stopped firing schedules", self.name)
+                    continue
+                self._beat()
             elif self.lock.try_acquire():
                 self.is_leader.set()
                 self.changed.set()
                 said_standby = False
                 logger.info("%s: became the leader; firing schedules", self.name)
+                self._beat()
             elif not said_standby:
                 said_standby = True
                 logger.info("%s: another scheduler leads; standing by to take over", self.name)
+
+    def _beat(self) -> None:
+        if self.on_beat is None:
+            return
+        try:
+            self.on_beat()
+        except Exception as exc:  # the database is down: the daemon's own steps report it; say it once here
+            if not self._beat_failing:
+                logger.warning("%s: cannot record the leader's heartbeat: %s", self.name, first_line(exc))
+            self._beat_failing = True
+        else:
+            self._beat_failing = False

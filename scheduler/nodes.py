@@ -121,7 +121,7 @@ class NodePool:
             name = status.node.name
             if not status.up and name not in self._was_down:
                 self._was_down.add(name)
-                logger.warning("Scrapyd node is down: %s", status.error)
+                logger.warning("Scrapyd node is %s: %s", status.state, status.error)
             elif status.up and name in self._was_down:
                 self._was_down.discard(name)
                 logger.info("Scrapyd node %s is back", name)

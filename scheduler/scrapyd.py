@@ -10,6 +10,13 @@ logged or stored.
 Scrapyd reports errors with HTTP 200 and ``{"status": "error"}``: every answer's
 ``status`` is checked, and any failure (refused, timed out, HTTP error, error
 status, unreadable answer) is a :class:`NodeError` with a one-line reason.
+
+Calls keep their HTTP connection open (one per node and thread), so a burst of
+``schedule.json`` calls pays no connection set-up; a connection idle for more
+than a few seconds is not reused (a server may have dropped it meanwhile, and a
+request sent on a dropped connection could not be told from one that was acted
+on). Nodes are reached directly, never through an ``http_proxy`` of the
+environment: their URLs carry credentials.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ import base64
 import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
+import socket
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
@@ -110,26 +118,48 @@ class NodeStatus:
     running: int = 0
     pending: int = 0
     error: str | None = None
+    # It answers, but the project is not deployed there: no job can be sent to it.
+    lacks_project: bool = False
 
     @property
     def up(self) -> bool:
         return self.error is None
 
     @property
+    def state(self) -> str:
+        return "up" if self.up else "no project" if self.lacks_project else "down"
+
+    @property
     def load(self) -> float:
         return (self.running + self.pending) / self.node.capacity
+
+
+# A kept connection idle longer than this is closed rather than reused.
+_REUSE_WITHIN = 5.0
+
+
+class _Connections(threading.local):
+    def __init__(self) -> None:
+        self.open: dict[str, tuple[http.client.HTTPConnection, float]] = {}
 
 
 class ScrapydClient:
     def __init__(self, *, project: str, timeout: float) -> None:
         self.project = project
         self.timeout = timeout
+        self._connections = _Connections()
 
     # -- the calls ------------------------------------------------------------------
 
     def daemon_status(self, node: Node) -> NodeStatus:
+        """Its load; a node that answers but does not have the project is not up (``lacks_project``)."""
         data = self._call(node, "daemonstatus.json")
-        return NodeStatus(node, running=int(data.get("running", 0)), pending=int(data.get("pending", 0)))
+        status = NodeStatus(node, running=int(data.get("running", 0)), pending=int(data.get("pending", 0)))
+        projects = self._call(node, "listprojects.json").get("projects") or []
+        if self.project not in projects:
+            error = f"{node.name} answers, but project {self.project!r} is not deployed there (scrapyd-deploy)"
+            return NodeStatus(node, status.running, status.pending, error=error, lacks_project=True)
+        return status
 
     def schedule(
         self,
@@ -170,11 +200,11 @@ class ScrapydClient:
     def log_tail(self, node: Node, log_url: str, *, max_bytes: int = 65536) -> str:
         """The end of a job's log. Scrapyd serves logs as static files, which honour Range; the size
         is asked first because Twisted fails (HTTP 500) on a suffix range longer than the file."""
-        url = node.url(log_url)
-        headers, _ = self._send(node, urllib.request.Request(url, method="HEAD"))
+        path = urlsplit(node.url(log_url)).path
+        headers, _ = self._send(node, "HEAD", path)
         size = int(headers.get("Content-Length") or 0)
         ranged = {"Range": f"bytes={size - max_bytes}-"} if size > max_bytes else {}
-        _, body = self._send(node, urllib.request.Request(url, headers=ranged))
+        _, body = self._send(node, "GET", path, headers=ranged)
         return body.decode("utf-8", "replace")
 
     # -- transport ------------------------------------------------------------------
@@ -187,9 +217,12 @@ class ScrapydClient:
         form: list[tuple[str, str]] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        url = node.url(endpoint) + ("?" + urlencode(query) if query else "")
-        body = urlencode(form).encode() if form is not None else None
-        _, raw = self._send(node, urllib.request.Request(url, data=body))
+        path = urlsplit(node.url(endpoint)).path + ("?" + urlencode(query) if query else "")
+        if form is not None:
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            _, raw = self._send(node, "POST", path, body=urlencode(form).encode(), headers=headers)
+        else:
+            _, raw = self._send(node, "GET", path)
         try:
             data = json.loads(raw)
         except ValueError:
@@ -201,28 +234,69 @@ class ScrapydClient:
             raise NodeError(f"{node.name} refused {endpoint}: {message[:300]}")
         return data
 
-    def _send(self, node: Node, request: urllib.request.Request) -> tuple[Message, bytes]:
+    def _send(
+        self,
+        node: Node,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Message, bytes]:
+        endpoint = path.split("?", 1)[0].rsplit("/", 1)[-1]
+        request_headers = dict(headers or {})
         if node.authorization:
-            request.add_unredirected_header("Authorization", node.authorization)
-        endpoint = urlsplit(request.full_url).path.rsplit("/", 1)[-1]
+            request_headers["Authorization"] = node.authorization
+        connection = self._connection(node)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.headers, response.read()
-        except urllib.error.HTTPError as exc:
-            hint = ": check the credentials in SCRAPYD_NODES" if exc.code == 401 else ""
-            raise NodeError(f"{node.name} answered {endpoint} with HTTP {exc.code}{hint}") from None
-        except urllib.error.URLError as exc:  # the request could not be sent: nothing happened
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                text = f"no connection within {self.timeout:g} s"
-            else:
-                text = getattr(reason, "strerror", None) or str(reason)
-            raise NodeError(f"{node.name} is unreachable: {text}") from None
+            connection.request(method, path, body=body, headers=request_headers)
+            response = connection.getresponse()
+            data = response.read()
         except TimeoutError:  # sent, but no answer in time
+            connection.close()
             raise NodeError(
                 f"{node.name} did not answer {endpoint} within {self.timeout:g} s", uncertain=True
             ) from None
-        except (ConnectionResetError, http.client.HTTPException) as exc:  # dropped mid-answer
+        except (ConnectionResetError, BrokenPipeError, http.client.HTTPException) as exc:  # dropped mid-answer
+            connection.close()
             raise NodeError(f"{node.name} dropped the connection during {endpoint}: {exc}", uncertain=True) from None
         except OSError as exc:
+            connection.close()
             raise NodeError(f"{node.name} failed during {endpoint}: {exc.strerror or exc}") from None
+        if response.will_close:
+            connection.close()
+        else:
+            self._connections.open[node.name] = (connection, time.monotonic())
+        if response.status >= 400:
+            hint = ": check the credentials in SCRAPYD_NODES" if response.status == 401 else ""
+            raise NodeError(f"{node.name} answered {endpoint} with HTTP {response.status}{hint}")
+        return response.headers, data
+
+    def _connection(self, node: Node) -> http.client.HTTPConnection:
+        """This thread's open connection to the node, or a new one; a refused connection is a NodeError
+        that is certain: nothing was sent."""
+        kept = self._connections.open.pop(node.name, None)
+        if kept is not None:
+            connection, last_used = kept
+            if time.monotonic() - last_used <= _REUSE_WITHIN and connection.sock is not None:
+                return connection
+            connection.close()
+        parts = urlsplit(node.name)
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = kind(parts.hostname or "", parts.port, timeout=self.timeout)
+        try:
+            connection.connect()
+        except TimeoutError:
+            raise NodeError(f"{node.name} is unreachable: no connection within {self.timeout:g} s") from None
+        except OSError as exc:
+            text = exc.strerror or (str(exc.args[0]) if exc.args else type(exc).__name__)
+            if isinstance(exc, socket.gaierror):
+                text = f"cannot resolve its host: {text}"
+            raise NodeError(f"{node.name} is unreachable: {text}") from None
+        return connection
+
+    def close(self) -> None:
+        """Close this thread's kept connections."""
+        for connection, _ in self._connections.open.values():
+            connection.close()
+        self._connections.open.clear()

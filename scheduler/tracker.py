@@ -1,6 +1,15 @@
-"""Follow dispatched jobs through ``listjobs.json`` to ``finished`` or ``failed``.
+"""Follow dispatched jobs to their end: the crawl's own reports first, Scrapyd's word otherwise.
 
-Each pass asks every node that holds a pending or running run (all nodes at
+A crawl that Scrapyd runs reports itself (``scraperq/jobreport.py``): a
+heartbeat while it runs, and its end. While its heartbeat is fresh (less than
+``silent_after``, six heartbeats, old) the run is alive whatever its node says:
+a node killed with ``kill -9`` leaves its crawls running, and their schedule's
+next fire times are skipped meanwhile. The crawl's account of its end is final
+and never re-settled here. A run is lost only when its heartbeat has stopped and
+its node can neither show it running nor tell how it ended.
+
+For the rest (a job still pending, a crawl that cannot reach the database),
+each pass asks every node that holds a pending or running run (all nodes at
 once) and moves the rows along: pending -> running -> finished | failed, with
 the job's item and task counts from the database (the crawl records Scrapyd's
 ``_job`` argument as ``job_id`` on its tasks and results).
@@ -48,6 +57,8 @@ def outcome_from_log(tail: str, where: str) -> tuple[str, str | None]:
         reason = reasons[-1]
         if reason in _NORMAL_REASONS or reason.startswith(_NORMAL_PREFIXES):
             return "finished", None
+        if reason == "shutdown":
+            return "cancelled", f"cancelled: the crawl was asked to stop (log: {where})"
         return "failed", f"the spider closed with reason {reason!r} (log: {where})"
     errors = [m.group(1) for line in tail.splitlines() if (m := _ERROR_LINE.search(line))]
     detail = f": last error: {errors[-1][:300]}" if errors else ""
@@ -63,6 +74,7 @@ class JobTracker:
         *,
         strays: Strays,
         lost_after: float,
+        silent_after: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -70,6 +82,7 @@ class JobTracker:
         self.pool = pool
         self.strays = strays
         self.lost_after = timedelta(seconds=lost_after)
+        self.silent_after = timedelta(seconds=silent_after)
         self.clock = clock
         self._absent: dict[int, int] = defaultdict(int)  # run id -> passes in a row its node lacked it
         self._unreachable_since: dict[str, datetime] = {}
@@ -88,13 +101,16 @@ class JobTracker:
 
     def _follow(self, runs: list[JobRun], include_strays: bool) -> None:
         by_node: dict[str, list[JobRun]] = defaultdict(list)
+        now = self.clock()
         for run in runs:
             if run.node:
                 by_node[run.node].append(run)
+            elif run.heartbeat_at is not None and not self._alive(run, now):
+                # A crawl started outside the scheduler: nothing but its heartbeat tells it is alive.
+                self._finish(run, "failed", self._silent(run, "its node is not known"), now)
         names = set(by_node) | (self.strays.nodes() if include_strays else set())
         nodes = [n for n in self.pool.nodes if n.name in names]
         listings = dict(zip([n.name for n in nodes], ask_all(nodes, self._listing), strict=True))
-        now = self.clock()
         for name, node_runs in by_node.items():
             listing = listings.get(name)
             if isinstance(listing, JobListing):
@@ -112,13 +128,26 @@ class JobTracker:
 
     # -- one run --------------------------------------------------------------------
 
+    def _alive(self, run: JobRun, now: datetime) -> bool:
+        """Whether the crawl has said it is alive lately (its own heartbeat, not its node's word)."""
+        return run.heartbeat_at is not None and now - run.heartbeat_at <= self.silent_after
+
+    def _silent(self, run: JobRun, why: str) -> str:
+        since = run.heartbeat_at.isoformat(timespec="seconds") if run.heartbeat_at else "?"
+        where = f" on {run.host} (pid {run.pid})" if run.host else ""
+        return f"lost: the crawl{where} stopped reporting at {since}, and {why}"
+
     def _update(self, run: JobRun, node: Node, listing: JobListing, now: datetime) -> None:
         job_id = run.scrapyd_job_id or ""
         state = listing.state(job_id)
+        if self._alive(run, now) and state != FINISHED:
+            self._absent.pop(run.id, None)  # a node restarted since; the crawl it started lives on
+            return
         if state is None:
             self._absent[run.id] += 1
             if self._absent[run.id] >= 2:
-                self._finish(run, "failed", f"{node.name} no longer knows job {job_id} (was Scrapyd restarted?)", now)
+                why = f"{node.name} no longer knows job {job_id} (was Scrapyd restarted?)"
+                self._finish(run, "failed", self._silent(run, why) if run.heartbeat_at else why, now)
             return
         self._absent.pop(run.id, None)
         if state == PENDING:
@@ -164,13 +193,17 @@ class JobTracker:
 
     def _unreachable(self, name: str, runs: list[JobRun], reason: str, now: datetime) -> None:
         since = self._unreachable_since.setdefault(name, now)
-        if now - since < self.lost_after:
-            return
         for run in runs:
-            self._finish(run, "failed", f"lost: {reason} (since {since.isoformat(timespec='seconds')})", now)
+            if run.heartbeat_at is not None:
+                # The crawl reports itself: alive while it beats, lost once it stops, whatever its node.
+                if not self._alive(run, now):
+                    self._finish(run, "failed", self._silent(run, f"its node is unreachable: {reason}"), now)
+            elif now - since >= self.lost_after:
+                self._finish(run, "failed", f"lost: {reason} (since {since.isoformat(timespec='seconds')})", now)
 
     def _refresh_counts(self, running: list[JobRun]) -> None:
-        ids = {r.scrapyd_job_id: r.id for r in running if r.scrapyd_job_id}
+        # Crawls that report themselves keep their own counts fresh.
+        ids = {r.scrapyd_job_id: r.id for r in running if r.scrapyd_job_id and r.heartbeat_at is None}
         if ids:
             counts = jobs.job_counts(self.db, ids)
             jobs.set_counts(self.db, {ids[job]: c for job, c in counts.items()})

@@ -72,8 +72,15 @@ SCRAPERQ_SCHEDULER_TRACK_INTERVAL = 2.0
 # A fire time missed (no daemon running) is still run if the daemon is back within this many
 # seconds (several missed ones coalesce into one run); older ones are recorded as missed.
 SCRAPERQ_MISFIRE_GRACE = 600
-# A job whose node cannot be reached for this long is recorded as failed.
+# A job whose node cannot be reached for this long is recorded as failed (one whose crawl
+# reports itself is lost only when its heartbeat stops).
 SCRAPERQ_JOB_LOST_AFTER = 900
+# A crawl run by Scrapyd records itself in job_runs (scraperq/jobreport.py), with a heartbeat
+# every so many seconds; the scheduler takes it for gone after six heartbeats without one.
+SCRAPERQ_JOB_REPORT = True
+SCRAPERQ_JOB_HEARTBEAT = 10.0
+# When many fire times fall due at once, schedule.json calls made to each node at the same time.
+SCRAPERQ_DISPATCH_CONCURRENCY = 8
 
 # --- Safety -------------------------------------------------------------------------
 # "0": refuse loopback/private/link-local/multicast/reserved addresses; "1": allow all;
@@ -171,6 +178,8 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "scraperq.extensions.FreezeStartupObjects": 0,
+    # Scrapyd jobs: heartbeat and end in job_runs (off outside Scrapyd).
+    "scraperq.jobreport.JobReport": 10,
 }
 # Keep start-up objects out of the garbage collector's full passes (extensions.py says why).
 SCRAPERQ_GC_FREEZE = True

@@ -12,11 +12,13 @@ import csv
 import io
 import json
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -75,11 +77,9 @@ class Api:
 
 
 def project_settings(**overrides: str) -> Any:
-    from scrapy.utils.project import get_project_settings
+    from scheduler.settings import ProjectSettings
 
-    settings = get_project_settings()
-    settings.setdict(overrides, priority="cmdline")
-    return settings
+    return ProjectSettings.load(overrides)
 
 
 TABLES = "tasks, results, schedules, job_runs"
@@ -103,8 +103,8 @@ def db(database: Database) -> Database:
     return database
 
 
-def _serve(database_url: str, **overrides: str) -> tuple[Any, Any, Api]:
-    """The daemon's parts and its API (without the firing loop), built from these settings."""
+def _serve(database_url: str, *, loop: bool = False, **overrides: str) -> tuple[Any, Any, Api]:
+    """The daemon's parts and its API, built from these settings; with ``loop``, the firing loop runs too."""
     from scheduler.api import serve
     from scheduler.app import build_app
 
@@ -120,12 +120,19 @@ def _serve(database_url: str, **overrides: str) -> tuple[Any, Any, Api]:
     settings = project_settings(**values)
     app = build_app(settings)
     server = serve(settings, app)
+    if loop:
+        app.loop = threading.Thread(target=app.daemon.run, name="test-daemon")
+        app.loop.start()
+        wait_for(app.daemon.leadership.is_leader.is_set, timeout=30, message="the daemon to lead")
     return server, app, Api(server.url, app.db, token=overrides.get("SCRAPERQ_API_TOKEN"))
 
 
 def _stop(server: Any, app: Any, api: Api) -> None:
     api.session.close()
     server.stop()
+    if getattr(app, "loop", None) is not None:
+        app.daemon.request_stop()
+        app.loop.join(timeout=60)
     app.close()
 
 
@@ -150,8 +157,8 @@ def start_api(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("DATABASE_URL", db.url)
     started: list[tuple[Any, Any, Api]] = []
 
-    def start(**overrides: str) -> Api:
-        started.append(_serve(db.url, **overrides))
+    def start(*, loop: bool = False, **overrides: str) -> Api:
+        started.append(_serve(db.url, loop=loop, **overrides))
         return started[-1][2]
 
     yield start
@@ -456,7 +463,7 @@ def test_interval_schedule_and_duplicate_name(api: Api) -> None:
         ({"spider": "nosuchspider"}, 422, "unknown spider"),
         ({"name": "bad name!"}, 422, "invalid schedule name"),
         ({"args": {"jobid": "x"}}, 422, "reserved by Scrapyd"),
-        ({"settings": {"download_delay": "1"}}, 422, "invalid setting name"),
+        ({"settings": {"download_delay": "1"}}, 422, "upper case"),
         ({"cron": None, "interval_seconds": 0}, 422, "at least 1 second"),
         ({"cron": None, "interval_seconds": 60, "timezone": "UTC"}, 422, "applies to cron"),
         ({"interval_seconds": 60}, 400, "exactly one of"),
@@ -474,26 +481,93 @@ def test_add_schedule_refuses_bad_input(api: Api, change: dict[str, Any], status
     assert api.get("/api/schedules").json()["schedules"] == []
 
 
-def test_patch_changes_only_enabled(api: Api) -> None:
-    api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 60})
-    fixed = api.call("PATCH", "/api/schedules/s1", json={"cron": "0 * * * *"})
-    assert fixed.status_code == 422
-    assert "cannot be changed" in error_of(fixed)
+@pytest.mark.parametrize(
+    ("args", "settings", "field", "words"),
+    [
+        # What a crawl would refuse at start is refused now, naming the field, and nothing is stored.
+        ({"url": "not-a-url"}, {}, "args.url", "invalid URL 'not-a-url'"),
+        ({"url": "https://example.com/", "depth": "2"}, {}, "args.depth", "nothing is followed with follow=none"),
+        ({"url": "https://example.com/", "colour": "red"}, {}, "args.colour", "generic has no argument 'colour'"),
+        ({"url": "https://example.com/", "follow": "everywhere"}, {}, "args.follow", "use one of"),
+        ({"url": "https://example.com/"}, {"DOWNLOAD_DELAY": "soon"}, "settings.DOWNLOAD_DELAY", "not a number"),
+        ({"url": "https://example.com/"}, {"ROBOTSTXT_OBEY": "maybe"}, "settings.ROBOTSTXT_OBEY", "use 1 or 0"),
+        ({"url": "https://example.com/"}, {"DOWNLOAD_DELAYY": "1"}, "settings.DOWNLOAD_DELAYY", "did you mean"),
+    ],
+)
+def test_a_schedule_the_crawl_would_refuse_is_422_naming_the_field(
+    api: Api, args: dict[str, str], settings: dict[str, str], field: str, words: str
+) -> None:
+    body = {"name": "s1", "spider": "generic", "interval_seconds": 60, "args": args, "settings": settings}
+    response = api.post("/api/schedules", body)
+
+    assert response.status_code == 422
+    assert error_of(response).startswith(f"{field}: ") and words in error_of(response)
+    assert response.json()["details"][0]["field"] == field
+    assert api.get("/api/schedules").json()["schedules"] == []
+
+
+def test_patch_changes_every_field_and_keeps_the_schedule_and_its_history(api: Api, db: Database) -> None:
+    body = {"name": "s1", "spider": "generic", "interval_seconds": 60, "args": {"url": "https://example.com/"}}
+    created = api.post("/api/schedules", body).json()
+    with db.transaction() as cur:  # a run on record, which must stay attached
+        jobs.record_outcome(
+            cur, schedule_id=created["id"], spider="generic", fire_time=utcnow(), status="missed", error="x"
+        )
+    change = {
+        "cron": "30 6 * * 1-5",
+        "timezone": "America/New_York",
+        "args": {"follow": "same-host", "depth": "2"},
+        "settings": {"DOWNLOAD_DELAY": "0.5"},
+    }
+    changed = api.call("PATCH", "/api/schedules/s1", json=change).json()
+
+    assert changed["id"] == created["id"]
+    assert (changed["cron"], changed["interval_seconds"], changed["timezone"]) == (
+        "30 6 * * 1-5",
+        None,
+        "America/New_York",
+    )
+    assert changed["args"] == {"url": "https://example.com/", "follow": "same-host", "depth": "2"}
+    fire = datetime.fromisoformat(changed["next_fire_time"]).astimezone(ZoneInfo("America/New_York"))
+    assert fire.strftime("%a %H:%M") in {f"{d} 06:30" for d in ("Mon", "Tue", "Wed", "Thu", "Fri")}, fire
+    assert len(api.get("/api/schedules/s1").json()["runs"]) == 1
+
+    unset = api.call("PATCH", "/api/schedules/s1", json={"args": {"depth": None}, "interval_seconds": 120}).json()
+    assert unset["args"] == {"url": "https://example.com/", "follow": "same-host"}
+    assert (unset["cron"], unset["interval_seconds"], unset["timezone"]) == (None, 120, "UTC")
+
+    # Refused changes name the field and change nothing.
+    for bad, name in (
+        ({"args": {"follow": None, "depth": "2"}}, "args.depth"),
+        ({"spider": "feed"}, "args.follow"),
+        ({"cron": "0 0 31 2 *"}, "cron"),
+        ({"timezone": "Europe/Berlin"}, "timezone"),
+        ({"settings": {"CONCURRENT_REQUESTS": "lots"}}, "settings.CONCURRENT_REQUESTS"),
+    ):
+        refused = api.call("PATCH", "/api/schedules/s1", json=bad)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["details"][0]["field"] == name
+    kept = api.get("/api/schedules/s1").json()
+    assert (kept["args"], kept["interval_seconds"], kept["settings"]) == (unset["args"], 120, {"DOWNLOAD_DELAY": "0.5"})
+    assert api.call("PATCH", "/api/schedules/s1", json={"name": "s2"}).status_code == 400
     assert api.call("PATCH", "/api/schedules/s1", json={"enabled": 1}).status_code == 400
     assert api.call("PATCH", "/api/schedules/nosuch", json={"enabled": False}).status_code == 404
 
 
-def test_run_now_with_no_node_up_is_503_and_leaves_no_run(api: Api) -> None:
+def test_run_now_without_a_leading_daemon_is_503_and_records_nothing(api: Api) -> None:
     api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 3600})
     response = api.post("/api/schedules/s1/run")
     assert response.status_code == 503
-    assert "no Scrapyd node accepted the job" in error_of(response)
+    assert "no scheduler daemon is running" in error_of(response)
     assert api.get("/api/jobs").json()["jobs"] == []
-    assert api.post("/api/schedules/nosuch/run").status_code == 404
+    assert api.post("/api/schedules/nosuch/run").status_code in (404, 503)
 
 
 def test_run_now_while_the_previous_run_is_active_is_409(api: Api, db: Database) -> None:
+    from scraperq.storage import leader
+
     schedule = api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 3600}).json()
+    leader.beat(db, "elsewhere:1", utcnow())  # a daemon leads (on another machine)
     with db.transaction() as cur:
         jobs.claim(cur, schedule_id=schedule["id"], spider="generic", fire_time=utcnow(), job_id="a" * 32)
     response = api.post("/api/schedules/s1/run")
@@ -504,17 +578,29 @@ def test_run_now_while_the_previous_run_is_active_is_409(api: Api, db: Database)
 def test_run_now_dispatches_to_a_scrapyd_node_and_shows_in_jobs(
     start_api: Any, scrapyd: list[Any], mockserver: Any
 ) -> None:
-    api = start_api(SCRAPYD_NODES=",".join(node.url for node in scrapyd))
-    nodes = api.get("/api/nodes").json()["nodes"]
-    assert [(n["name"], n["up"]) for n in nodes] == [(node.name, True) for node in scrapyd]  # no credentials shown
+    api = start_api(loop=True, SCRAPYD_NODES=",".join(node.url for node in scrapyd))
+
+    def nodes_up() -> list | None:
+        # The daemon's first look at each node (listspiders.json) makes Scrapyd build its spider list,
+        # during which it answers nothing: wait that out.
+        found = [(n["name"], n["up"]) for n in api.get("/api/nodes").json()["nodes"]]
+        return found if all(up for _, up in found) else None
+
+    nodes = wait_for(nodes_up, timeout=60, interval=1, message="the nodes to answer")
+    assert nodes == [(node.name, True) for node in scrapyd]  # no credentials shown
     args = {"url": mockserver("/")}
     api.post("/api/schedules", {"name": "home", "spider": "generic", "interval_seconds": 86400, "args": args})
     response = api.post("/api/schedules/home/run")
     assert response.status_code == 202, response.text
-    started = response.json()
-    assert started["confirmed"] is True
-    run = started["run"]
-    assert (run["origin"], run["status"], run["spider"]) == ("manual", "pending", "generic")
+    requested = response.json()["run"]
+    assert (requested["origin"], requested["status"], requested["spider"]) == ("manual", "requested", "generic")
+
+    def dispatched() -> dict | None:
+        found = api.get("/api/jobs?schedule=home").json()["jobs"]
+        return found[0] if found and found[0]["node"] else None
+
+    run = wait_for(dispatched, timeout=10, message="the leading daemon to dispatch the run")
+    assert run["scrapyd_job_id"] == requested["scrapyd_job_id"]
     assert run["node"] in {node.name for node in scrapyd}
     node = next(n for n in scrapyd if n.name == run["node"])
     wait_for(
@@ -529,6 +615,35 @@ def test_run_now_dispatches_to_a_scrapyd_node_and_shows_in_jobs(
     listed = api.get("/api/jobs?schedule=home").json()["jobs"]
     assert [(j["id"], j["schedule"]) for j in listed] == [(run["id"], "home")]
     assert api.get("/api/jobs?schedule=nosuch").status_code == 404
+
+
+def test_jobs_started_on_scrapyd_directly_are_in_the_history_with_counts_and_errors_in_words(
+    api: Api, scrapyd: list[Any], mockserver: Any
+) -> None:
+    node = scrapyd[1]
+    ok = node.call("schedule.json", project="scraperq", spider="generic", url=mockserver("/article"))["jobid"]
+    bad = node.call("schedule.json", project="scraperq", spider="generic", url="not-a-url")["jobid"]
+
+    def ended(job_id: str) -> dict | None:
+        found = [j for j in api.get("/api/jobs").json()["jobs"] if j["scrapyd_job_id"] == job_id]
+        return found[0] if found and found[0]["status"] in ("finished", "failed") else None
+
+    done = wait_for(lambda: ended(ok), timeout=90, interval=0.5, message="the direct job to end")
+    assert (done["origin"], done["schedule"], done["status"], done["finish_reason"]) == (
+        "scrapyd",
+        None,
+        "finished",
+        "finished",
+    )
+    assert (done["item_count"], done["task_count"], done["tasks_failed"]) == (1, 1, 0)
+    assert done["pages"] >= 1 and done["host"] and done["pid"]
+
+    refused = wait_for(lambda: ended(bad), timeout=90, interval=0.5, message="the job that cannot start")
+    assert refused["status"] == "failed"
+    assert refused["error"].startswith("-a url='not-a-url': invalid URL 'not-a-url'")
+    log = (node.folder / "logs" / "scraperq" / "generic" / f"{bad}.log").read_text()
+    assert "The crawl did not start: -a url='not-a-url': invalid URL 'not-a-url'" in log
+    assert "invalid URL &#x27;not-a-url&#x27;" in api.get("/").text  # the dashboard says it too, escaped
 
 
 # -- routing errors ---------------------------------------------------------------------------------

@@ -74,3 +74,48 @@ def test_scheduler_serves_the_api_with_its_token_and_never_logs_it(pg_url: str, 
     assert f"HTTP API on {base} (token required)" in text
     assert "GET /api/schedules 401" in text  # the access log is on with -v ...
     assert token not in text  # ... and the token appears nowhere
+
+
+DAEMON_WITHOUT_SCRAPY = """
+import sys, json, urllib.request
+from scheduler.settings import ProjectSettings
+from scheduler.app import build_app
+from scheduler.api import serve
+
+settings = ProjectSettings.load()
+app = build_app(settings)
+server = serve(settings, app)
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(server.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+statuses = [
+    call("POST", "/api/schedules", {"name": "s", "spider": "example_bestsellers", "interval_seconds": 60,
+                                     "args": {"max_pages": "2"}}),
+    call("POST", "/api/schedules", {"name": "t", "spider": "generic", "interval_seconds": 60,
+                                     "args": {"url": "not-a-url"}}),
+    call("PATCH", "/api/schedules/s", {"args": {"category": "x"}}),
+    call("POST", "/api/tasks", {"urls": ["https://example.com/"]}),
+    call("GET", "/"),
+]
+server.stop()
+app.close()
+print(json.dumps({"statuses": statuses, "scrapy": "scrapy" in sys.modules, "twisted": "twisted" in sys.modules}))
+"""
+
+
+def test_the_daemon_and_its_api_never_load_scrapy_or_twisted(pg_url: str, redis_url: str) -> None:
+    import json
+    import sys
+
+    env = scheduler_env(pg_url, REDIS_URL=redis_url, SCRAPERQ_API_BIND="127.0.0.1:0")
+    done = run([sys.executable, "-c", DAEMON_WITHOUT_SCRAPY], env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # A source file's spider and its arguments, a refusal naming the field, URLs queued, the dashboard:
+    assert report == {"statuses": [201, 422, 200, 201, 200], "scrapy": False, "twisted": False}

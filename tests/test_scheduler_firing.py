@@ -130,3 +130,23 @@ def test_a_paused_schedule_does_not_fire(db: Any) -> None:
 
     assert handle_due(db, schedule_id, START + timedelta(minutes=5), grace=600).claimed is None
     assert runs(db) == []
+
+
+def test_a_cron_schedule_stored_the_old_way_gets_its_next_run_in_cron_meaning(db_url: str) -> None:
+    from scraperq.storage import Database, migrate
+    from scraperq.storage.migrations import MIGRATIONS
+
+    database = Database(db_url)
+    try:
+        migrate(database, migrations=tuple(m for m in MIGRATIONS if m.version < 10))
+        monday = datetime(2026, 3, 9, tzinfo=UTC)  # what the old reading made of "0 0 * * 0"
+        schedule = add_schedule(database, name="sundays", spider="generic", cron="0 0 * * 0", next_fire_time=monday)
+        migrate(database)
+        assert get_schedule(database, "sundays").next_fire_time is None
+
+        outcome = handle_due(database, schedule.id, datetime(2026, 3, 4, 12, tzinfo=UTC), grace=600)
+
+        assert outcome.claimed is None and runs(database) == []  # nothing owed for the upgrade itself
+        assert get_schedule(database, "sundays").next_fire_time == datetime(2026, 3, 8, tzinfo=UTC)
+    finally:
+        database.close()

@@ -7,6 +7,7 @@ time of day matters it is injected into an in-process daemon instead of waited f
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -281,15 +282,15 @@ def test_a_job_that_fails_is_recorded_failed_with_the_reason(pg_url: str, scrapy
     finally:
         db.close()
 
-    assert run.status == "failed"
-    assert run.error is not None and "ended before the spider closed" in run.error
-    assert f"/logs/scraperq/generic/{claim.job_id}.log" in run.error
+    # The crawl refused its arguments at start, and said why in its own row.
+    assert (run.status, run.finish_reason) == ("failed", "not started")
+    assert run.error == "-a follow='sideways': use one of none, same-host, same-domain"
 
 
 # -- nodes -------------------------------------------------------------------------------
 
 
-def test_dispatch_fails_over_from_a_node_that_is_down_or_answers_an_error(
+def test_dispatch_fails_over_from_a_node_that_is_down_or_lacks_the_project(
     pg_url: str,
     scrapyd: list[ScrapydNode],
     scrapyd_egg: Path,
@@ -298,13 +299,17 @@ def test_dispatch_fails_over_from_a_node_that_is_down_or_answers_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     secured, plain = scrapyd
-    plain.deploy(scrapyd_egg, project="failover")  # the secured node answers "project not found"
+    plain.deploy(scrapyd_egg, project="failover")  # the secured node answers, but has no such project
     doomed = ScrapydNode(tmp_path / "doomed", crawl_env(pg_url))
+    doomed.deploy(scrapyd_egg, project="failover")
     client = ScrapydClient(project="failover", timeout=5)
     # The doomed node looks idlest, the secured node next: both are tried before the plain one.
     nodes = parse_nodes(f"{doomed.name}#capacity=100,{secured.url}#capacity=50,{plain.url}", default_capacity=1)
     pool = NodePool(nodes, client, max_age=3600)
-    assert all(status.up for status in pool.statuses(refresh=True))
+    states = {status.node.name: status.state for status in pool.statuses(refresh=True)}
+    assert states == {doomed.name: "up", secured.name: "no project", plain.name: "up"}
+    no_project = next(s for s in pool.statuses() if s.node.name == secured.name)
+    assert no_project.error == f"{secured.name} answers, but project 'failover' is not deployed there (scrapyd-deploy)"
     doomed.stop()
     db = open_database(pg_url)
     add_schedule(db, name="failover", spider="generic", interval_seconds=3600, args={"url": mockserver("/article")})
@@ -318,17 +323,22 @@ def test_dispatch_fails_over_from_a_node_that_is_down_or_answers_an_error(
     assert outcome.node == plain.name
     assert (run.status, run.node) == ("pending", plain.name)
     assert f"{doomed.name} is unreachable" in caplog.text
-    assert f"{secured.name} refused schedule.json: project 'failover' not found" in caplog.text
+    assert secured.name not in caplog.text.split("is unreachable")[-1]  # a node lacking the project is not tried first
     assert secured.auth["SCRAPYD_PASSWORD"] not in caplog.text
 
 
-def test_a_job_goes_to_the_least_loaded_node(pg_url: str, scrapyd: list[ScrapydNode], mockserver: Any) -> None:
+def test_a_job_goes_to_the_least_loaded_node_when_run_by_hand_from_a_shell_without_nodes(
+    pg_url: str, scrapyd: list[ScrapydNode], mockserver: Any, start_daemon: Any
+) -> None:
     busy, idle = scrapyd
     busy.call("schedule.json", project="scraperq", spider="generic", url=mockserver("/slow?delay=5"))
     wait_for(lambda: busy.call("daemonstatus.json")["running"] == 1, timeout=30, message="the busy node's job")
     add_every(pg_url, "balanced", 3600, mockserver("/article"))
+    daemon = start_daemon(daemon_env(pg_url, scrapyd))
+    wait_for(daemon.leads, timeout=30, message="the daemon to lead")
 
-    ran = scraperq(pg_url, "schedule", "run", "balanced", SCRAPYD_NODES=nodes_setting(scrapyd))
+    # The shell knows the database only: the request is recorded, and the leading daemon dispatches it.
+    ran = scraperq(pg_url, "schedule", "run", "balanced", SCRAPYD_NODES="http://127.0.0.1:9")
 
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip().endswith(f"accepted by {idle.name}")
@@ -431,3 +441,77 @@ def test_a_daemon_on_sqlite_fires_and_follows_its_jobs(
     )
 
     assert run.node in {node.name for node in scrapyd}
+
+
+# -- runs that report themselves ----------------------------------------------------------------
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_a_crawl_outliving_its_killed_node_keeps_its_schedule_from_running_twice(
+    pg_url: str, scrapyd: list[ScrapydNode], scrapyd_egg: Path, tmp_path: Path, mockserver: Any, start_daemon: Any
+) -> None:
+    reporting = {"SCRAPERQ_JOB_HEARTBEAT": "1"}  # heartbeat every second; gone after six missed
+    doomed = ScrapydNode(tmp_path / "doomed", crawl_env(pg_url, **reporting))
+    crawl_pid = None
+    try:
+        doomed.deploy(scrapyd_egg)
+        for node in (doomed, *scrapyd):  # Scrapyd builds its spider list on first asking, answering nothing meanwhile
+            node.call("listspiders.json?project=scraperq")
+        schedule_id = add_every(pg_url, "long", 2, mockserver("/slow?delay=25"))
+        nodes = f"{doomed.url}#capacity=100," + nodes_setting(scrapyd)  # the idlest: the first run goes there
+        # Lost after 3 s by Scrapyd's word alone: only the crawl's heartbeat can keep the run alive.
+        env = daemon_env(pg_url, scrapyd, SCRAPERQ_JOB_LOST_AFTER="3", **reporting)
+        env.update(SCRAPYD_NODES=nodes, SCRAPYD_TIMEOUT="10")
+        start_daemon(env)
+
+        def reporting_run() -> jobs.JobRun | None:
+            runs = [r for r in runs_of(pg_url, schedule_id) if r.status == "running" and r.pid]
+            return runs[0] if runs else None
+
+        first = wait_for(reporting_run, timeout=90, interval=0.3, message="the crawl to report itself running")
+        assert first.node == doomed.name
+        crawl_pid = first.pid
+        doomed.proc.kill()  # kill -9: Scrapyd goes, the crawl it started lives on, re-parented
+        doomed.proc.wait()
+        killed_at = time.monotonic()
+        assert process_alive(crawl_pid)
+
+        # While the crawl lives, well past the 3 s after which Scrapyd's silence alone would mean lost:
+        # no second crawl of the schedule anywhere, its fire times skipped and recorded.
+        while process_alive(crawl_pid) and time.monotonic() - killed_at < 40:
+            runs = runs_of(pg_url, schedule_id)
+            others = [r for r in runs if r.id != first.id and r.status in DISPATCHED + ("dispatching",)]
+            assert others == [], [(r.status, r.node, r.fire_time) for r in others]
+            current = next(r for r in runs if r.id == first.id)
+            if current.finish_reason:  # the crawl has recorded its own end, and is on its way out
+                break
+            assert current.status == "running", (current.status, current.error)
+            time.sleep(0.5)
+        assert time.monotonic() - killed_at > 10, "the crawl ended too soon to prove anything"
+        skipped = [r for r in runs_of(pg_url, schedule_id) if r.status == "skipped"]
+        assert skipped and all(first.scrapyd_job_id in (r.error or "") for r in skipped)
+
+        # The crawl completes and says so: finished, never failed, with its counts.
+        done = wait_for(
+            lambda: next((r for r in runs_of(pg_url, schedule_id) if r.id == first.id and r.finish_reason), None),
+            timeout=60,
+            message="the crawl to record its end",
+        )
+        assert (done.status, done.finish_reason, done.item_count, done.task_count) == ("finished", "finished", 1, 1)
+        # The schedule runs again once it is free, on a node that is up.
+        wait_for(
+            lambda: any(r.id != first.id and r.status in DISPATCHED for r in runs_of(pg_url, schedule_id)),
+            timeout=60,
+            message="the next run",
+        )
+    finally:
+        if crawl_pid is not None and process_alive(crawl_pid):
+            os.kill(crawl_pid, signal.SIGKILL)  # the orphan this test's node started
+        doomed.stop()

@@ -1,11 +1,15 @@
-"""Spider arguments shared by every scraperq spider."""
+"""Spider arguments, declared once (scraperq/spiders/arguments.py) and checked the same way everywhere."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
+from scraperq.arguments import ArgumentError, split_urls
 from scraperq.errors import BadInput
-from scraperq.spiders.base import parse_int_arg, split_urls
+from scraperq.spiders.arguments import GENERIC, JSONAPI, KINDS, SPIDERS
+from tests.helpers import BIN, ROOT, run
 
 
 def test_urls_argument_splits_on_whitespace_and_commas_before_a_url() -> None:
@@ -19,6 +23,75 @@ def test_urls_argument_splits_on_whitespace_and_commas_before_a_url() -> None:
 
 def test_int_argument_names_the_argument_when_malformed() -> None:
     with pytest.raises(BadInput, match=r"-a depth='two': not a whole number"):
-        parse_int_arg("depth", "two")
+        GENERIC.parse({"depth": "two", "follow": "same-host"}, spider="generic")
     with pytest.raises(BadInput, match="at least 0"):
-        parse_int_arg("depth", "-1")
+        GENERIC.parse({"depth": "-1"}, spider="generic")
+
+
+def test_values_come_back_typed_with_the_declared_defaults() -> None:
+    values = GENERIC.parse({"url": " https://example.com/ ", "follow": "Same-Host", "depth": "2"}, spider="generic")
+
+    assert values["url"] == "https://example.com/"
+    assert (values["follow"], values["depth"], values["render"], values["allow"]) == ("same-host", 2, "never", None)
+
+
+def test_an_unknown_argument_is_refused_with_the_spiders_argument_list() -> None:
+    with pytest.raises(ArgumentError) as caught:
+        GENERIC.parse({"colour": "red"}, spider="generic")
+
+    assert caught.value.name == "colour"
+    assert str(caught.value) == (
+        "-a colour='red': generic has no argument 'colour' (its arguments: url, urls, worker, follow, depth, allow,"
+        " render)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "name", "reason"),
+    [
+        ({"depth": "2"}, "depth", "nothing is followed with follow=none"),
+        ({"allow": "/news/"}, "allow", "nothing is followed with follow=none"),
+        ({"worker": "1", "url": "https://example.com/"}, "worker", "takes its URLs from the queue"),
+    ],
+)
+def test_rules_between_arguments_name_the_argument_to_change(given: dict, name: str, reason: str) -> None:
+    with pytest.raises(ArgumentError) as caught:
+        GENERIC.parse(given, spider="generic")
+    assert caught.value.name == name and reason in caught.value.reason
+
+
+def test_a_source_files_args_count_as_given_for_the_rules() -> None:
+    values = JSONAPI.parse({"key_header": "X-Key"}, spider="books", defaults={"key_env": "BOOKS_KEY"})
+
+    assert (values["key_env"], values["key_header"]) == ("BOOKS_KEY", "X-Key")
+
+
+def test_the_declarations_read_without_scrapy() -> None:
+    code = "import sys, scraperq.spiders.arguments; print('scrapy' in sys.modules, 'twisted' in sys.modules)"
+    done = run([sys.executable, "-c", code], {"PYTHONPATH": str(ROOT)})
+    assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_every_spider_scrapy_lists_is_declared_with_the_arguments_its_class_checks() -> None:
+    from scrapy.utils.project import get_project_settings
+
+    from scraperq.sources.loader import SourceSpiderLoader
+
+    loader = SourceSpiderLoader(get_project_settings())
+    python_spiders = set(loader.list()) - set(loader.source_names)
+    assert python_spiders == set(SPIDERS)
+    for name in python_spiders:
+        assert loader.load(name).arguments is SPIDERS[name], name
+    for name in loader.source_names:
+        assert loader.load(name).arguments in KINDS.values(), name
+
+
+def test_scrapy_crawl_refuses_an_unknown_argument_in_one_line(tmp_path) -> None:
+    env = {"PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PATH": str(BIN)}
+    done = run([str(BIN / "scrapy"), "crawl", "generic", "-a", "url=http://127.0.0.1/", "-a", "deepth=2"], env)
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "scrapy crawl: error: -a deepth='2': generic has no argument 'deepth' (its arguments: url, urls, worker,"
+        " follow, depth, allow, render)"
+    )

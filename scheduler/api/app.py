@@ -34,6 +34,7 @@ from werkzeug.wrappers import Request, Response
 from scheduler.api import dashboard, metrics, results, runs, schedules, system, tasks
 from scheduler.api.context import ApiContext
 from scheduler.api.http import MAX_ID, ApiError, error_response, read_json_object
+from scheduler.service import FieldError
 from scraperq.errors import BadInput, ConfigError, Conflict, NotFound, ScraperqError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -154,7 +155,8 @@ class ApiApp:
             status = next((code for error, code in _ERROR_STATUS if isinstance(exc, error)), 400)
             if status == 503:
                 logger.warning("%s %s: %s", request.method, request.path, exc)
-            return error_response(ApiError(status, str(exc)))
+            details = [{"field": exc.field, "error": exc.reason}] if isinstance(exc, FieldError) else None
+            return error_response(ApiError(status, str(exc), details=details))
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
             return error_response(ApiError(500, "internal error; the scheduler's log has the details"))

@@ -1,10 +1,14 @@
-"""What the routes work with: the daemon's own database, node pool, dispatcher and tracker.
+"""What the routes work with: the daemon's database and node pool, the schedule service, Redis.
 
 Built from the :class:`~scheduler.app.SchedulerApp` that ``scraperq scheduler``
-runs, so an API call shares the daemon's connection pool, its view of the
+runs, so an API call shares the daemon's connection pool and its view of the
 Scrapyd nodes (one ``daemonstatus.json`` round per second at most, whoever
-asks) and its list of possible duplicate jobs: a run started through the API
-takes exactly the path a fire time takes.
+asks). Schedules change through :mod:`scheduler.service`, as the CLI's do; a run
+started here is a request the leading daemon dispatches like any other.
+
+Nothing here loads Scrapy or Twisted: spiders and their arguments come from
+their declarations (``scraperq/spiders/arguments.py``), URLs go to Redis through
+:mod:`scraperq.submit`.
 """
 
 from __future__ import annotations
@@ -16,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from scheduler.api.config import ApiConfig
 from scheduler.api.stats import RequestStats
-from scheduler.dispatch import Dispatcher
 from scheduler.nodes import NodePool
-from scheduler.tracker import JobTracker
-from scraperq.errors import BadInput
+from scheduler.service import ScheduleService
 from scraperq.storage.connection import Database
+from scraperq.submit import redis_client
 
 if TYPE_CHECKING:
     from scheduler.app import SchedulerApp
@@ -29,16 +32,15 @@ if TYPE_CHECKING:
 @dataclass
 class ApiContext:
     config: ApiConfig
-    settings: Any  # the project's Scrapy settings
+    settings: Any  # the project's settings (a mapping)
     db: Database
     pool: NodePool
-    dispatcher: Dispatcher
-    tracker: JobTracker
+    service: ScheduleService
     # None when the API runs without a daemon loop (then there is no leadership to report).
     is_leader: Callable[[], bool] | None = None
+    # Wakes the daemon's loop at once (a run was requested); None without a loop.
+    wake: Callable[[], None] | None = None
     stats: RequestStats = field(default_factory=RequestStats)
-    _spiders: tuple[str, ...] | None = field(default=None, repr=False)
-    _spiders_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _redis: Any = field(default=None, repr=False)
     _redis_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -50,25 +52,14 @@ class ApiContext:
             settings=settings,
             db=app.db,
             pool=app.pool,
-            dispatcher=daemon.dispatcher,
-            tracker=daemon.tracker,
+            service=ScheduleService(app.db, settings),
             is_leader=daemon.leadership.is_leader.is_set,
+            wake=daemon.wake,
         )
-
-    def spiders(self) -> tuple[str, ...]:
-        """The project's spiders, as ``scrapy list`` shows them (loaded once: loading imports every spider)."""
-        with self._spiders_lock:
-            if self._spiders is None:
-                from scrapy.spiderloader import get_spider_loader
-
-                self._spiders = tuple(sorted(get_spider_loader(self.settings).list()))
-            return self._spiders
 
     def check_spider(self, name: str) -> None:
         """BadInput unless the project has the spider (the message ``scraperq enqueue`` gives)."""
-        known = self.spiders()
-        if name not in known:
-            raise BadInput(f"unknown spider {name!r}: this project has {', '.join(known) or 'no spiders'}")
+        self.service.spider(name)
 
     def redis(self) -> Any:
         """The ``REDIS_URL`` client, made on first use (redis-py pools connections and is thread-safe).
@@ -78,9 +69,7 @@ class ApiContext:
         """
         with self._redis_lock:
             if self._redis is None:
-                from scraperq.payloads import queue_client
-
-                self._redis = queue_client(self.settings)
+                self._redis = redis_client(self.settings)
             return self._redis
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ th{background:#eef1f4;font-weight:600} td.num{text-align:right}
 .url{max-width:34rem;overflow-wrap:anywhere} .err{color:#a4262c;max-width:28rem;overflow-wrap:anywhere}
 .s{padding:.05rem .4rem;border-radius:3px;background:#e6e9ed}
 .s-completed,.s-finished,.s-active,.s-up{background:#d7f0dc} .s-failed,.s-down,.s-missed{background:#f8d7d9}
+.s-no{background:#f8d7d9} .s-cancelled,.s-requested{background:#f3ecd2}
 .s-running,.s-pending,.s-dispatching{background:#dbe8fb} .s-paused,.s-skipped{background:#f3ecd2}
 .none{color:#5b6470;font-style:italic}
 """
@@ -94,7 +95,7 @@ def _nodes(ctx: ApiContext) -> str:
     rows = [
         [
             escape(s.node.name),
-            _badge("up" if s.up else "down"),
+            _badge(s.state),
             _num(s.running),
             _num(s.pending),
             _num(s.node.capacity),
@@ -183,7 +184,8 @@ def _num(value: Any) -> str:
 
 
 def _badge(status: str) -> str:
-    return f'<span class="s s-{escape(status)}">{escape(status)}</span>'
+    kind = status.split()[0]  # "no project" is styled as s-no
+    return f'<span class="s s-{escape(kind)}">{escape(status)}</span>'
 
 
 def _err(error: str | None) -> str:

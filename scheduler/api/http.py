@@ -28,6 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from scraperq.errors import BadInput
 from scraperq.storage.export import json_default
+from scraperq.times import parse_when
 
 # Ids are BIGINT: a larger number is refused here rather than by the database.
 MAX_ID = 2**63 - 1
@@ -147,8 +148,6 @@ def query_text(request: Request, name: str) -> str | None:
 
 def query_time(request: Request, name: str) -> datetime | None:
     """An ISO 8601 time (UTC unless it says otherwise) or a duration ago (``24h``), as ``scraperq results``."""
-    from scraperq.cli.common import parse_when
-
     text = request.args.get(name)
     if not text:
         return None

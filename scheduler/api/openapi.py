@@ -16,6 +16,7 @@ from scheduler.api.http import MAX_ID
 from scheduler.api.results import MEDIA_TYPES
 from scheduler.api.tasks import MAX_LIMIT, MAX_URLS
 from scraperq.payloads import MAX_PRIORITY
+from scraperq.storage.jobs import ORIGINS as RUN_ORIGINS
 from scraperq.storage.jobs import STATUSES as RUN_STATUSES
 from scraperq.storage.tasks import STATUSES as TASK_STATUSES
 
@@ -39,6 +40,22 @@ _ID = {"type": "integer", "format": "int64", "minimum": 1}
 _TEXT = {"type": "string"}
 _TIME = {"type": "string", "format": "date-time"}
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+_CRON = dict(
+    _TEXT,
+    description="Five fields as cron reads them (minute hour day-of-month month day-of-week): weekdays 0-7 with"
+    " 0 and 7 Sunday, names (MON-FRI, JAN), ranges, lists and steps; a day matching either day field when both"
+    " are restricted; or @yearly @annually @monthly @weekly @daily @midnight @hourly. DST: a schedule pinned to"
+    " hours keeps wall-clock time, a local time skipped when clocks go forward runs once right after the change,"
+    " and in a repeated hour it runs once; with * hours it runs by real time.",
+    examples=["30 6 * * 1-5"],
+)
+_TIMEZONE = dict(_TEXT, description="IANA name for the cron expression, e.g. Europe/Berlin; default UTC.")
+_ARGS = (
+    "Spider arguments (Scrapyd's -a), checked as `scrapy crawl` checks them: an argument the spider does not"
+    " declare, or a value it would refuse, is a 422 naming `args.<name>`."
+)
+_SETTINGS = "Scrapy settings for each run; a value that is not of the setting's type is a 422 naming `settings.<NAME>`."
 
 SCHEMAS: dict[str, Schema] = {
     "Error": {
@@ -157,13 +174,22 @@ SCHEMAS: dict[str, Schema] = {
             "fire_time": _nullable(_TIME),
             "dispatched_at": _nullable(_TIME),
             "finished_at": _nullable(_TIME),
-            "error": _nullable(_TEXT),
-            "origin": {"type": "string", "enum": ["schedule", "manual"]},
+            "error": _nullable(dict(_TEXT, description="Why it failed, was skipped or missed, in words.")),
+            "origin": {
+                "type": "string",
+                "enum": list(RUN_ORIGINS),
+                "description": "schedule: a fire time; manual: run by hand; scrapyd: started on a node directly.",
+            },
             "created_at": _nullable(_TIME),
             "started_at": _nullable(_TIME),
             "item_count": _INT,
             "task_count": _INT,
             "tasks_failed": _INT,
+            "pages": dict(_INT, description="Responses the crawl received."),
+            "heartbeat_at": _nullable(dict(_TIME, description="When the crawl last said it was alive.")),
+            "host": _nullable(dict(_TEXT, description="The machine the crawl runs on.")),
+            "pid": _nullable(dict(_INT, description="The crawl's process id there.")),
+            "finish_reason": _nullable(dict(_TEXT, description="Scrapy's close reason, as the crawl reported it.")),
         },
     },
     "JobList": {
@@ -219,34 +245,50 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {
             "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
             "spider": _TEXT,
-            "cron": dict(_TEXT, description="5 fields: minute hour day month weekday.", examples=["0 6 * * 1-5"]),
-            "timezone": dict(_TEXT, description="IANA name for the cron expression; default UTC."),
+            "cron": _CRON,
+            "timezone": _TIMEZONE,
             "interval_seconds": dict(_INT, minimum=1),
-            "args": dict(_STRING_MAP, description="Spider arguments (Scrapyd's -a)."),
-            "settings": dict(_STRING_MAP, description="Scrapy settings for each run."),
+            "args": dict(_STRING_MAP, description=_ARGS),
+            "settings": dict(_STRING_MAP, description=_SETTINGS),
             "enabled": {"type": "boolean", "default": True},
         },
     },
     "ScheduleChange": {
         "type": "object",
+        "description": "Any field of a new schedule but its name; what is left out stays as it is. `cron` turns"
+        " an interval schedule into a cron one, `interval_seconds` the reverse. The schedule keeps its id and its"
+        " run history; its next run is computed again from now when its timing changes or it is resumed.",
         "additionalProperties": False,
         "properties": {
+            "spider": _TEXT,
+            "cron": _CRON,
+            "timezone": _TIMEZONE,
+            "interval_seconds": dict(_INT, minimum=1),
+            "args": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "null"]},
+                "description": "Merged into the spider arguments; null removes one. " + _ARGS,
+            },
+            "settings": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "null"]},
+                "description": "Merged into the settings; null removes one. " + _SETTINGS,
+            },
             "enabled": {
                 "type": "boolean",
                 "description": "false pauses; true resumes from now on (fire times while paused are not owed).",
-            }
+            },
         },
     },
     "RunStarted": {
         "type": "object",
-        "required": ["schedule", "run", "confirmed"],
+        "required": ["schedule", "run"],
         "properties": {
             "schedule": _TEXT,
-            "run": _ref("JobRun"),
-            "confirmed": {
-                "type": "boolean",
-                "description": "false: a node may have queued it without answering; the daemon will confirm.",
-            },
+            "run": dict(
+                _ref("JobRun"),
+                description="The run, `requested`: the leading daemon dispatches it within two seconds.",
+            ),
         },
     },
     "Node": {
@@ -254,7 +296,12 @@ SCHEMAS: dict[str, Schema] = {
         "required": ["name", "up", "running", "pending", "capacity", "load", "error"],
         "properties": {
             "name": dict(_TEXT, description="The node's URL, without credentials."),
-            "up": {"type": "boolean"},
+            "up": {"type": "boolean", "description": "It answers and has the project: jobs can go there."},
+            "state": {
+                "type": "string",
+                "enum": ["up", "down", "no project"],
+                "description": "no project: it answers, but the project is not deployed there.",
+            },
             "running": _INT,
             "pending": _INT,
             "capacity": _INT,
@@ -422,12 +469,12 @@ PATHS: dict[str, dict[str, Schema]] = {
             "responses": {"200": _json(_ref("Schedule"), "The schedule."), **_errors("400", "404")},
         },
         "patch": {
-            "summary": "Pause or resume a schedule",
+            "summary": "Change a schedule (timing, spider, arguments, settings, paused or not)",
             "parameters": [_NAME],
             "requestBody": _body("ScheduleChange"),
             "responses": {
                 "200": _json(_ref("Schedule"), "The schedule as it is now."),
-                **_errors("400", "404", "413", "415", "422", e422="A field PATCH cannot change (delete and add)."),
+                **_errors("400", "404", "413", "415", "422"),
             },
         },
         "delete": {
@@ -439,16 +486,16 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/api/schedules/{name}/run": {
         "post": {
             "summary": "Run a schedule now",
-            "description": "Dispatched to the least-loaded Scrapyd node through the daemon's dispatcher, and"
-            " followed like any run.",
+            "description": "Records a run request; the leading scheduler daemon dispatches it to the least-loaded"
+            " Scrapyd node within two seconds, and it is followed like any run (see /api/jobs).",
             "parameters": [_NAME],
             "responses": {
-                "202": _json(_ref("RunStarted"), "A node accepted the job."),
+                "202": _json(_ref("RunStarted"), "Requested."),
                 **_errors(
                     "404",
                     "409",
                     e409="The schedule's previous run is still going.",
-                    e503="No Scrapyd node accepted the job (or the database is down); nothing was run.",
+                    e503="No scheduler daemon leads (or the database is down); nothing was recorded.",
                 ),
             },
         }

@@ -30,6 +30,7 @@ def node_json(status: NodeStatus) -> dict[str, Any]:
     return {
         "name": status.node.name,  # the URL without credentials
         "up": status.up,
+        "state": status.state,
         "running": status.running,
         "pending": status.pending,
         "capacity": status.node.capacity,

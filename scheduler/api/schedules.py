@@ -1,15 +1,16 @@
 """``/api/schedules``: recurring spider jobs, as ``scraperq schedule`` manages them.
 
-A schedule is checked here exactly as ``scraperq schedule add`` checks it (the
-storage module's name, argument and setting checks, the daemon's cron and time
-zone checks, the project's spider list), and stored with the storage module,
-so the running daemon sees it at its next tick.
+Every change goes through :mod:`scheduler.service`, the module the CLI uses: the
+same checks (spider arguments as the crawl checks them, setting types, cron and
+time zone), the same refusals (422 naming the field in ``details``), nothing
+stored on refusal, and the running daemon sees the change at its next tick.
+``PATCH`` takes every field ``POST`` does but the name; ``args`` and ``settings``
+are merged (a ``null`` value removes an entry); the schedule keeps its id and
+its run history, and its next run is computed again when its timing changes.
 
-``POST /api/schedules/{name}/run`` starts a run now through the daemon's own
-dispatcher: the run is claimed in ``job_runs`` (409 while the previous run is
-still going), handed to the least-loaded node with fail-over, and followed by
-the daemon's tracker like any other. When no node accepts it the claim is
-deleted (nothing ran) and the answer is 503.
+``POST /api/schedules/{name}/run`` records a run request; the leading daemon
+dispatches it within two seconds (409 while the previous run is still going,
+503 when no daemon leads).
 """
 
 from __future__ import annotations
@@ -18,20 +19,16 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from scheduler import firing
 from scheduler.api.context import ApiContext
 from scheduler.api.http import ApiError, check_fields, is_int, json_response, query_int, string_map
-from scheduler.triggers import check_cron, fire_times_for, first_fire_time
-from scraperq.errors import BadInput
+from scheduler.service import NewSchedule, ScheduleChange
 from scraperq.storage import jobs
 from scraperq.storage import schedules as store
-from scraperq.storage.connection import utcnow
 from scraperq.storage.jobs import JobRun
 from scraperq.storage.schedules import Schedule
 
 CREATE_FIELDS = ("name", "spider", "cron", "timezone", "interval_seconds", "args", "settings", "enabled")
-# What PATCH can change today; the rest of a schedule is fixed once added (remove it and add it again).
-PATCH_FIELDS = ("enabled",)
+PATCH_FIELDS = CREATE_FIELDS[1:]
 DEFAULT_RUNS = 10
 
 
@@ -69,80 +66,76 @@ def detail(ctx: ApiContext, request: Request, name: str) -> Response:
 
 def create(ctx: ApiContext, request: Request, body: dict[str, Any]) -> Response:
     check_fields(body, CREATE_FIELDS, required=("name", "spider"))
-    name, spider = _text(body, "name"), _text(body, "spider")
-    cron, timezone = _optional_text(body, "cron"), _optional_text(body, "timezone")
-    interval = body.get("interval_seconds")
-    if interval is not None and not is_int(interval):
-        raise ApiError(400, "'interval_seconds' must be a whole number")
-    if (cron is None) == (interval is None):
+    if (body.get("cron") is None) == (body.get("interval_seconds") is None):
         raise ApiError(400, "give exactly one of 'cron' and 'interval_seconds'")
-    enabled = body.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ApiError(400, "'enabled' must be true or false")
-    store.check_name(name)
-    args = store.check_args(string_map(body, "args"))
-    settings = store.check_settings(string_map(body, "settings"))
-    now = utcnow()
-    if cron is not None:
-        timezone = store.check_timezone(timezone or "UTC")
-        check_cron(cron, timezone, now=now)
-        cron = " ".join(cron.split())
-    else:
-        if timezone is not None:
-            raise BadInput("'timezone' applies to cron schedules; an interval is elapsed time")
-        if interval is not None and interval < 1:
-            raise BadInput("the interval must be at least 1 second")
-        timezone = "UTC"
-    ctx.check_spider(spider)
-    next_fire = first_fire_time(cron=cron, timezone=timezone, interval_seconds=interval, anchor=now, after=now)
-    schedule = store.add_schedule(
-        ctx.db,
-        name=name,
-        spider=spider,
-        cron=cron,
-        interval_seconds=interval,
-        timezone=timezone,
-        args=args,
-        settings=settings,
-        next_fire_time=next_fire if enabled else None,
-        enabled=enabled,
-        now=now,
+    new = NewSchedule(
+        name=_text(body, "name"),
+        spider=_text(body, "spider"),
+        cron=_optional_text(body, "cron"),
+        timezone=_optional_text(body, "timezone"),
+        interval_seconds=_optional_int(body, "interval_seconds"),
+        args=string_map(body, "args"),
+        settings=string_map(body, "settings"),
+        enabled=_optional_bool(body, "enabled", True),
     )
+    schedule = ctx.service.add(new)
     return json_response(schedule_json(schedule), 201, {"Location": f"/api/schedules/{schedule.name}"})
 
 
 def update(ctx: ApiContext, request: Request, name: str, body: dict[str, Any]) -> Response:
-    check_fields(body, CREATE_FIELDS)
-    fixed = sorted(set(body) - set(PATCH_FIELDS))
-    if fixed:
-        raise BadInput(
-            f"{fixed[0]!r} cannot be changed on an existing schedule: delete it and add it again"
-            f" (PATCH changes {', '.join(PATCH_FIELDS)})"
-        )
-    schedule = store.get_schedule(ctx.db, name)
-    enabled = body.get("enabled", schedule.enabled)
-    if not isinstance(enabled, bool):
-        raise ApiError(400, "'enabled' must be true or false")
-    if enabled != schedule.enabled:
-        # As `scraperq schedule pause|resume`: resuming starts from now, fire times while paused are not owed.
-        next_fire = fire_times_for(schedule).next_after(utcnow()) if enabled else None
-        schedule = store.set_enabled(ctx.db, name, enabled, next_fire_time=next_fire)
-    return json_response(schedule_json(schedule))
+    check_fields(body, PATCH_FIELDS)
+    if body.get("cron") is not None and body.get("interval_seconds") is not None:
+        raise ApiError(400, "give at most one of 'cron' and 'interval_seconds'")
+    args, unset_args = _merge_patch(body, "args")
+    settings, unset_settings = _merge_patch(body, "settings")
+    change = ScheduleChange(
+        spider=_optional_text(body, "spider"),
+        cron=_optional_text(body, "cron"),
+        timezone=_optional_text(body, "timezone"),
+        interval_seconds=_optional_int(body, "interval_seconds"),
+        args=args,
+        unset_args=unset_args,
+        settings=settings,
+        unset_settings=unset_settings,
+        enabled=_optional_bool(body, "enabled", None),
+    )
+    return json_response(schedule_json(ctx.service.edit(name, change)))
 
 
 def delete(ctx: ApiContext, request: Request, name: str) -> Response:
-    store.remove_schedule(ctx.db, name)
+    ctx.service.remove(name)
     return Response(status=204)
 
 
 def run_now(ctx: ApiContext, request: Request, name: str) -> Response:
-    try:
-        outcome = firing.run_now(ctx.db, ctx.dispatcher, ctx.tracker, name, utcnow())
-    except firing.NotDispatched as exc:
-        raise ApiError(503, str(exc)) from None
-    run = jobs.get_run(ctx.db, outcome.run.run_id)
-    body = {"schedule": name, "run": run_json(run), "confirmed": outcome.node is not None}
-    return json_response(body, 202, {"Location": f"/api/jobs?schedule={name}"})
+    run = ctx.service.request_run(name)
+    if ctx.wake is not None:
+        ctx.wake()  # this daemon may lead: no need to wait for its next tick
+    return json_response({"schedule": name, "run": run_json(run)}, 202, {"Location": f"/api/jobs?schedule={name}"})
+
+
+def _merge_patch(body: dict[str, Any], name: str) -> tuple[dict[str, str], list[str]]:
+    """A JSON merge patch of a string map: values to set, and the names given as null (to remove)."""
+    value = body.get(name)
+    if value is None:
+        return {}, []
+    if not isinstance(value, dict) or not all(v is None or isinstance(v, str) for v in value.values()):
+        raise ApiError(400, f"{name!r} must be an object of string values (null removes an entry)")
+    return {k: v for k, v in value.items() if v is not None}, [k for k, v in value.items() if v is None]
+
+
+def _optional_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is not None and not is_int(value):
+        raise ApiError(400, f"{name!r} must be a whole number")
+    return value
+
+
+def _optional_bool(body: dict[str, Any], name: str, default: bool | None) -> Any:
+    value = body.get(name, default)
+    if value is not None and not isinstance(value, bool):
+        raise ApiError(400, f"{name!r} must be true or false")
+    return value
 
 
 def _text(body: dict[str, Any], name: str) -> str:

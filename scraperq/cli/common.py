@@ -6,19 +6,17 @@ Parsers raise :class:`~scraperq.errors.BadInput` with a one-line message, which
 
 from __future__ import annotations
 
-import json
-import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from scraperq.config import check_environment
+from scraperq.display import format_table, format_time, print_json, shorten  # noqa: F401 - the sub-commands' output
 from scraperq.errors import BadInput
 from scraperq.storage import Database, database_url, open_database
-from scraperq.storage.connection import utcnow
-from scraperq.storage.export import atomic_text_file, json_default
+from scraperq.storage.export import atomic_text_file
+from scraperq.times import parse_duration, parse_when  # noqa: F401 - the sub-commands' parsers
 
 
 def project_settings() -> Any:
@@ -34,34 +32,6 @@ def open_db(*, migrate_schema: bool = True) -> Database:
 
 
 # -- parsing arguments -------------------------------------------------------------
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|wk|weeks?)?\s*$", re.I)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90s', '15m', '6h', '7d', '2w' or plain seconds."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise BadInput(f"invalid duration {text!r}: use a number with s, m, h, d or w, like 6h")
-    unit = (match.group(2) or "s")[0].lower()
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[unit])
-
-
-def parse_when(text: str) -> datetime:
-    """An ISO date/time (UTC unless it says otherwise) or a duration ago ('24h')."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            return utcnow() - parse_duration(text)
-        except BadInput:
-            raise BadInput(
-                f"invalid time {text!r}: use an ISO date/time like 2024-05-01T12:00:00 or a duration ago like 24h"
-            ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when
 
 
 def parse_positive_int(name: str, text: str) -> int:
@@ -84,39 +54,6 @@ def parse_id(name: str, text: str) -> int:
 
 
 # -- output ------------------------------------------------------------------------
-
-
-def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, default=json_default, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
-
-
-def format_time(value: datetime | None) -> str:
-    if value is None:
-        return "-"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
-
-
-def format_table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_widths: dict[str, int] | None = None
-) -> str:
-    """Columns padded to their widest cell; cells longer than ``max_widths[header]`` shortened."""
-    limits = max_widths or {}
-
-    def cell(header: str, value: Any) -> str:
-        text = " ".join(str("-" if value is None else value).split())  # one line per row
-        return shorten(text, limits[header]) if header in limits else text
-
-    cells = [[cell(h, v) for h, v in zip(headers, row, strict=True)] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = [[h.upper() for h in headers], *cells]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 @contextmanager

@@ -8,7 +8,8 @@ with ``scrapy crawl: error: <message>`` on stderr and exit status 2, as the
 ``scraperq`` CLI does. Errors that are not ours keep Scrapy's behaviour.
 
 Enabled by ``COMMANDS_MODULE = "scraperq.commands"`` in settings.py; Scrapyd runs
-crawls through ``scrapy.cmdline`` too, so its jobs get the same messages in their logs.
+crawls through ``scrapy.cmdline`` too, so its jobs get the same messages in their logs,
+and in their ``job_runs`` row (``scraperq.jobreport``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.commands import crawl
 
 from scraperq.errors import BadInput, ScraperqError
+from scraperq.jobreport import record_start_failure, scrapyd_job_id
 
 if TYPE_CHECKING:
     import argparse
@@ -35,6 +37,8 @@ class Command(crawl.Command):
     def __init__(self) -> None:
         super().__init__()
         self.startup_error: ScraperqError | None = None
+        self.spider_name = ""
+        self.job_id: str | None = None
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
@@ -42,6 +46,8 @@ class Command(crawl.Command):
             super().run(args, opts)
             return
         assert self.crawler_process is not None
+        self.spider_name = args[0]
+        self.job_id = scrapyd_job_id(opts.spargs)
         try:
             crawler = self._create_crawler(args[0])
             running = self.crawler_process.crawl(crawler, **opts.spargs)
@@ -88,3 +94,6 @@ class Command(crawl.Command):
     def fail(self, exc: ScraperqError) -> None:
         print(f"scrapy crawl: error: {exc}", file=sys.stderr)
         self.exitcode = EXIT_USAGE
+        if self.job_id:  # a Scrapyd job: its log and its job_runs row say why, in the same words
+            logger.error("The crawl did not start: %s", exc)
+            record_start_failure(self.settings, self.job_id, self.spider_name, str(exc))

@@ -21,30 +21,16 @@ Settings: ``SCRAPERQ_RENDER_MIN_TEXT`` (characters of visible text below which
 
 from __future__ import annotations
 
-from typing import Any
-
 from scrapy.http import Response, TextResponse
 
-from scraperq.errors import BadInput
+# The modes and their parser live with the spider argument types, which the scheduler reads without Scrapy.
+from scraperq.arguments import RENDER_MODES, parse_render_mode  # noqa: F401 - re-exported
 
-RENDER_MODES = ("never", "auto", "always")
 # Request meta: per-request override of the spider's mode, and a CSS selector to wait for.
 RENDER = "render"
 RENDER_WAIT_FOR = "render_wait_for"
 
-_ALIASES = {"true": "always", "yes": "always", "1": "always", "false": "never", "no": "never", "0": "never"}
 _VISIBLE_TEXT = "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]"
-
-
-def parse_render_mode(raw: Any, *, name: str = "render") -> str:
-    """``never``, ``auto`` or ``always`` from an argument (booleans allowed)."""
-    if isinstance(raw, bool):
-        return "always" if raw else "never"
-    text = str(raw if raw is not None else "never").strip().lower()
-    text = _ALIASES.get(text, text)
-    if text not in RENDER_MODES:
-        raise BadInput(f"-a {name}={raw!r}: use one of {', '.join(RENDER_MODES)}")
-    return text
 
 
 def visible_text_length(response: TextResponse) -> int:

@@ -17,45 +17,14 @@ Settings: ``SPIDER_MODULES``, ``SCRAPERQ_SOURCES_DIR``.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from scrapy.spiderloader import SpiderLoader
 
+from scraperq.sources.files import source_files
 from scraperq.sources.schema import SourceError, spider_class_from_yaml
 
 logger = logging.getLogger(__name__)
-
-SUFFIXES = (".yaml", ".yml")
-PACKAGE = "scraperq.sources"
-
-
-def source_files(extra_dirs: str | None) -> Iterator[tuple[str, str, str | SourceError]]:
-    """``(label, stem, text)`` for each source file, or an error in place of the text."""
-    packaged = resources.files(PACKAGE)
-    for entry in sorted(packaged.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(SUFFIXES) and entry.is_file():
-            label = f"{PACKAGE.replace('.', '/')}/{entry.name}"
-            yield label, _stem(entry.name), entry.read_text(encoding="utf-8")
-    for folder in (extra_dirs or "").split(os.pathsep):
-        if not folder.strip():
-            continue
-        path = Path(folder.strip()).expanduser()
-        if not path.is_dir():
-            yield str(path), "", SourceError(str(path), "SCRAPERQ_SOURCES_DIR", "not a folder")
-            continue
-        for file in sorted(p for p in path.iterdir() if p.name.endswith(SUFFIXES) and p.is_file()):
-            try:
-                yield str(file), _stem(file.name), file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                yield str(file), "", SourceError(str(file), "(file)", f"cannot be read: {exc}")
-
-
-def _stem(filename: str) -> str:
-    return filename.rsplit(".", 1)[0]
 
 
 class SourceSpiderLoader(SpiderLoader):

@@ -17,13 +17,15 @@ import yaml
 from scrapy import Spider
 from scrapy.linkextractors import LinkExtractor
 
+from scraperq.arguments import ArgumentError
 from scraperq.errors import BadInput
 from scraperq.fields import FieldRule, RuleError
 from scraperq.rendering import parse_render_mode
+from scraperq.sources.files import SourceError
+from scraperq.spiders.arguments import KINDS as KIND_ARGUMENTS
 from scraperq.spiders.feed import FeedSpider
-from scraperq.spiders.jsonapi import OPTION_NAMES as JSONAPI_ARGS
-from scraperq.spiders.jsonapi import ApiOptions, ArgError, JsonApiSpider
-from scraperq.spiders.sitemap import SitemapSpider, parse_since
+from scraperq.spiders.jsonapi import JsonApiSpider
+from scraperq.spiders.sitemap import SitemapSpider
 from scraperq.spiders.source import SourceSpider
 from scraperq.urls import validate_url
 
@@ -53,7 +55,6 @@ KIND_KEYS = {
     "sitemap": {"args"},
     "jsonapi": {"fields", "args"},
 }
-SITEMAP_ARGS = ("allow", "since")
 LINK_KEYS = ("allow", "deny", "allow_domains", "deny_domains", "restrict_css", "restrict_xpaths")
 RULE_KEYS = ("css", "xpath", "path", "many", "join", "link", "required")
 
@@ -95,16 +96,6 @@ SETTABLE = {
     "SCRAPERQ_RETRY_TIMES": int,
     "USER_AGENT": str,
 }
-
-
-class SourceError(Exception):
-    """A source file that cannot become a spider: which file, which field, why."""
-
-    def __init__(self, file: str, field: str, reason: str) -> None:
-        super().__init__(f"{file}: {field}: {reason}")
-        self.file = file
-        self.field = field
-        self.reason = reason
 
 
 def spider_class_from_yaml(text: str, *, file: str, stem: str) -> type[Spider]:
@@ -204,29 +195,13 @@ class _Reader:
     def kind_sitemap(self, raw: dict[str, Any], attrs: dict[str, Any], base_url: str | None) -> None:
         if not attrs["start_urls"]:
             raise self.fail("start_urls", "a sitemap source needs the sitemaps' URLs")
-        args = self.args(raw, SITEMAP_ARGS)
-        if "allow" in args:
-            try:
-                re.compile(args["allow"])
-            except re.error as exc:
-                raise self.fail("args.allow", f"not a regular expression ({exc})") from None
-        if "since" in args:
-            try:
-                parse_since(args["since"])
-            except BadInput as exc:
-                raise self.fail("args.since", str(exc).split(": ", 1)[1]) from None
-        attrs["default_args"] = args
+        attrs["default_args"] = self.args(raw, "sitemap")
 
     def kind_jsonapi(self, raw: dict[str, Any], attrs: dict[str, Any], base_url: str | None) -> None:
         if not attrs["start_urls"]:
             raise self.fail("start_urls", "a jsonapi source needs the API's URL (a template with {page} or {cursor})")
-        args = self.args(raw, JSONAPI_ARGS)
-        try:
-            # The key's variable is checked when the spider runs, on the worker that needs it.
-            ApiOptions.from_args(args, check_env=False)
-        except ArgError as exc:
-            raise self.fail(f"args.{exc.name}", exc.reason) from None
-        attrs["default_args"] = args
+        # The key's variable is checked when the spider runs, on the worker that needs it.
+        attrs["default_args"] = self.args(raw, "jsonapi")
         if "fields" in raw:
             attrs["fields"] = self.fields(raw["fields"], allowed=("path",))
 
@@ -327,14 +302,22 @@ class _Reader:
             part = f"{field}.{exc.part}" if exc.part in spec else field
             raise self.fail(part, exc.reason) from None
 
-    def args(self, raw: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    def args(self, raw: dict[str, Any], kind: str) -> dict[str, str]:
+        """The file's ``args``, checked as ``-a`` arguments of its kind (scraperq/spiders/arguments.py)."""
+        declared = KIND_ARGUMENTS[kind]
+        names = declared.names
         args = self.mapping(raw, "args")
         for key, value in args.items():
             if key not in names:
                 raise self.fail(f"args.{key}", f"not an argument of this kind (known: {', '.join(names)})")
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise self.fail(f"args.{key}", "must be a string or a number")
-        return {k: str(v) for k, v in args.items()}
+        texts = {k: str(v) for k, v in args.items()}
+        try:
+            declared.parse(texts, spider=kind)
+        except ArgumentError as exc:
+            raise self.fail(f"args.{exc.name}", exc.reason) from None
+        return texts
 
     def settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         chosen: dict[str, Any] = {}

@@ -12,46 +12,26 @@ other worker of the spider on any machine, and never finishes on its own
 (stop it with SIGTERM/SIGINT: it finishes what it holds and gives the rest back).
 ``-a worker=1`` makes a spider with ``start_urls`` a worker too; ``-a worker=0``
 refuses worker mode.
+
+Arguments are declared once, in ``scraperq/spiders/arguments.py`` (the class's
+``arguments``): :meth:`TaskSpider.__init__` checks every ``-a`` against them,
+refuses one the spider does not have (naming those it has), and keeps the
+typed values in ``self.args``. ``default_args`` (a subclass's or a source
+file's) are used where the command line gives none.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
 import scrapy
 
+from scraperq.arguments import SCRAPYD_JOB_ARG, Arguments
 from scraperq.config import check_environment
 from scraperq.errors import BadInput
+from scraperq.spiders.arguments import TASK
 from scraperq.urls import validate_url
-
-
-def split_urls(raw: str) -> list[str]:
-    """URLs separated by whitespace, or by commas that start a new http(s) URL.
-
-    A comma inside a URL (``?ids=1,2``) is left alone.
-    """
-    return [u for u in re.split(r"\s+|,\s*(?=https?://)", raw, flags=re.I) if u]
-
-
-def parse_int_arg(name: str, raw: object, *, minimum: int = 0) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise BadInput(f"-a {name}={raw!r}: not a whole number") from None
-    if value < minimum:
-        raise BadInput(f"-a {name}={raw!r}: must be at least {minimum}")
-    return value
-
-
-def parse_bool_arg(name: str, raw: object) -> bool:
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise BadInput(f"-a {name}={raw!r}: use 1 or 0")
 
 
 class TaskSpider(scrapy.Spider):
@@ -59,23 +39,20 @@ class TaskSpider(scrapy.Spider):
 
     # Where tasks for start URLs come from, as recorded in tasks.source.
     task_source = "start"
+    # The spider's arguments (scraperq/spiders/arguments.py), and values for those the command line leaves out.
+    arguments: ClassVar[Arguments] = TASK
+    default_args: ClassVar[Mapping[str, Any]] = {}
 
-    def __init__(
-        self,
-        *args: Any,
-        url: str | None = None,
-        urls: str | None = None,
-        worker: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        given = ([url] if url else []) + (split_urls(urls) if urls else [])
-        self.arg_urls = [validate_url(u) for u in given]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        name = kwargs.get("name") or getattr(self, "name", None) or type(self).__name__
+        given = {k: v for k, v in kwargs.items() if k != "name"}
+        self.args: dict[str, Any] = self.arguments.parse(given, spider=name, defaults=self.default_args)
+        passed = {k: v for k, v in kwargs.items() if k in ("name", SCRAPYD_JOB_ARG)}
+        super().__init__(*args, **passed)
+        self.arg_urls: list[str] = ([self.args["url"]] if self.args["url"] else []) + (self.args["urls"] or [])
         if self.arg_urls:
             self.task_source = "cli"
-        self.worker_arg = parse_bool_arg("worker", worker) if worker is not None else None
-        if self.worker_arg and self.arg_urls:
-            raise BadInput("-a worker=1 takes its URLs from the queue: drop -a url/urls, or use scraperq enqueue")
+        self.worker_arg: bool | None = self.args["worker"]
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> TaskSpider:

@@ -1,6 +1,6 @@
 """The generic spider: any page, its metadata and text, optionally following links.
 
-Arguments (``-a name=value``):
+Arguments (``-a name=value``, declared in ``scraperq/spiders/arguments.py``):
 
 * ``url`` / ``urls``: what to crawl (or, with ``REDIS_URL`` set, none: wait on the queue).
 * ``follow``: ``none`` (default), ``same-host`` or ``same-domain`` (the registrable
@@ -33,9 +33,9 @@ from w3lib.url import canonicalize_url
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
 from scraperq.failures import describe_exception, with_attempts
-from scraperq.rendering import parse_render_mode
-from scraperq.scope import FOLLOW_MODES, FollowScope, host_of
-from scraperq.spiders.base import TaskSpider, parse_int_arg
+from scraperq.scope import FollowScope, host_of
+from scraperq.spiders.arguments import GENERIC
+from scraperq.spiders.base import TaskSpider
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -47,35 +47,15 @@ FOLLOW_ROOTS = "follow_roots"  # canonical URLs of the task's own page: never fe
 
 class GenericSpider(TaskSpider):
     name = "generic"
+    arguments = GENERIC
 
-    def __init__(
-        self,
-        *args: Any,
-        follow: str = "none",
-        depth: str | int | None = None,
-        allow: str | None = None,
-        render: str = "never",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.render = parse_render_mode(render)  # RenderMiddleware reads it for every request
-        follow = str(follow).strip().lower()
-        if follow not in FOLLOW_MODES:
-            raise BadInput(f"-a follow={follow!r}: use one of {', '.join(FOLLOW_MODES)}")
-        self.follow = follow
-        if depth is None:
-            self.max_depth = 0 if follow == "none" else 1
-        else:
-            self.max_depth = parse_int_arg("depth", depth, minimum=0)
-        # Scope arguments that would silently do nothing are a mistake worth reporting.
-        if follow == "none" and self.max_depth > 0:
-            raise BadInput(f"-a depth={depth}: nothing is followed with follow=none; add -a follow=same-domain")
-        if follow == "none" and allow:
-            raise BadInput("-a allow=...: nothing is followed with follow=none; add -a follow=same-domain")
-        try:
-            self.allow = re.compile(allow) if allow else None
-        except re.error as exc:
-            raise BadInput(f"-a allow={allow!r}: not a regular expression ({exc})") from None
+        self.render: str = self.args["render"]  # RenderMiddleware reads it for every request
+        self.follow: str = self.args["follow"]
+        depth = self.args["depth"]
+        self.max_depth: int = (0 if self.follow == "none" else 1) if depth is None else depth
+        self.allow: re.Pattern[str] | None = self.args["allow"]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> GenericSpider:

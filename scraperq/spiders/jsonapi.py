@@ -10,7 +10,7 @@ Each record the ``item_path`` finds becomes a result (the record itself, or,
 for subclasses and source files with ``fields``, an item read from it with
 JMESPath rules). Every page belongs to the task of the URL it started from.
 
-Arguments (:class:`ApiOptions`):
+Arguments (declared in ``scraperq/spiders/arguments.py``, gathered in :class:`ApiOptions`):
 
 * ``url``: the first page. ``{page}`` and ``{cursor}`` in it are filled in; without
   them the page number or cursor is added as a query parameter.
@@ -41,16 +41,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import jmespath
 import scrapy
-from jmespath.exceptions import JMESPathError
 from scrapy.http import Response
 
-from scraperq.errors import BadInput
+from scraperq.arguments import ArgumentError
 from scraperq.fields import FieldRule
 from scraperq.items import declare_item
 from scraperq.scope import host_of
-from scraperq.spiders.base import TaskSpider, parse_int_arg
-
-PAGINATION_MODES = ("none", "page", "cursor", "next")
+from scraperq.spiders.arguments import JSONAPI, PAGINATION_MODES  # noqa: F401 - re-exported
+from scraperq.spiders.base import TaskSpider
 
 # Request meta.
 API_TEMPLATE = "api_template"  # the URL template the task started from
@@ -59,13 +57,8 @@ API_CURSOR = "api_cursor"  # the cursor this page was fetched with
 API_KEY_HOST = "api_key_host"  # the only host the API key is sent to
 
 
-class ArgError(BadInput):
-    """A bad spider argument; ``name`` says which (source files report it as their field)."""
-
-    def __init__(self, name: str, value: object, reason: str) -> None:
-        super().__init__(f"-a {name}={value!r}: {reason}")
-        self.name = name
-        self.reason = reason
+# A bad spider argument; ``name`` says which (source files report it as their field).
+ArgError = ArgumentError
 
 
 class NotJSON(ValueError):
@@ -93,35 +86,23 @@ class ApiOptions:
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any], *, check_env: bool = True) -> ApiOptions:
-        """Options from spider arguments; raises :class:`ArgError` naming the bad one."""
-        paginate = args.get("paginate")
-        if paginate is not None:
-            paginate = str(paginate).strip().lower()
-            if paginate not in PAGINATION_MODES:
-                raise ArgError("paginate", args["paginate"], f"use one of {', '.join(PAGINATION_MODES)}")
-        for name in ("cursor_path", "next_path", "item_path"):
-            if name in args:
-                try:
-                    jmespath.compile(str(args[name]))
-                except JMESPathError as exc:
-                    raise ArgError(name, args[name], f"not a JMESPath expression ({exc})") from None
-        numbers = {}
-        for name, minimum in (("first_page", 0), ("max_pages", 1)):
-            if args.get(name) is not None:
-                try:
-                    numbers[name] = parse_int_arg(name, args[name], minimum=minimum)
-                except BadInput as exc:
-                    raise ArgError(name, args[name], str(exc).split(": ", 1)[1]) from None
+        """Options from the spider's checked arguments (``self.args``); :class:`ArgError` when the key's
+        environment variable is not set (``check_env``: on the worker that needs it)."""
         defaults = cls()
+
+        def given(name: str, default: Any) -> Any:
+            value = args.get(name)
+            return default if value is None else value
+
         return cls(
-            paginate=paginate,
-            page_param=str(args.get("page_param", defaults.page_param)),
-            first_page=numbers.get("first_page", defaults.first_page),
-            cursor_param=str(args.get("cursor_param", defaults.cursor_param)),
-            cursor_path=str(args.get("cursor_path", defaults.cursor_path)),
-            next_path=str(args.get("next_path", defaults.next_path)),
-            item_path=str(args.get("item_path", defaults.item_path)),
-            max_pages=numbers.get("max_pages"),
+            paginate=args.get("paginate"),
+            page_param=given("page_param", defaults.page_param),
+            first_page=given("first_page", defaults.first_page),
+            cursor_param=given("cursor_param", defaults.cursor_param),
+            cursor_path=given("cursor_path", defaults.cursor_path),
+            next_path=given("next_path", defaults.next_path),
+            item_path=given("item_path", defaults.item_path),
+            max_pages=args.get("max_pages"),
             api_key=_api_key(args, check_env=check_env),
         )
 
@@ -138,11 +119,7 @@ class ApiOptions:
 def _api_key(args: Mapping[str, Any], *, check_env: bool) -> ApiKey | None:
     env = args.get("key_env")
     if not env:
-        for name in ("key_header", "key_prefix"):
-            if name in args:
-                raise ArgError(name, args[name], "has no effect without -a key_env=VARIABLE")
-        return None
-    env = str(env).strip()
+        return None  # key_header and key_prefix without it are refused by the declaration
     if check_env and not os.environ.get(env):
         # Only the variable's name is ever shown, never a value.
         raise ArgError("key_env", env, f"the environment variable {env} is not set")
@@ -153,29 +130,13 @@ def _api_key(args: Mapping[str, Any], *, check_env: bool) -> ApiKey | None:
     return ApiKey(env=env, header=header, prefix=str(prefix))
 
 
-OPTION_NAMES = (
-    "paginate",
-    "page_param",
-    "first_page",
-    "cursor_param",
-    "cursor_path",
-    "next_path",
-    "item_path",
-    "max_pages",
-    "key_env",
-    "key_header",
-    "key_prefix",
-)
-
-
 class JsonApiSpider(TaskSpider):
     name = "jsonapi"
+    arguments = JSONAPI
     # Subclasses and source files: JMESPath rules per field (FieldRule(path=...)),
     # and the item class to fill (declared from the rules when None).
     fields: ClassVar[Mapping[str, FieldRule]] = {}
     item_class: type | None = None
-    # Subclasses and source files: arguments used when the command line gives none.
-    default_args: ClassVar[Mapping[str, Any]] = {}
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -186,9 +147,8 @@ class JsonApiSpider(TaskSpider):
         settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="spider")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        options = {**self.default_args, **{k: kwargs.pop(k) for k in OPTION_NAMES if k in kwargs}}
         super().__init__(*args, **kwargs)
-        self.options = ApiOptions.from_args(options)
+        self.options = ApiOptions.from_args(self.args)
         self.api_key = self.options.api_key
         if self.fields and self.item_class is None:
             self.item_class = declare_item(self.name, {n: r.required for n, r in self.fields.items()})

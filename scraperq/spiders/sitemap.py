@@ -8,7 +8,7 @@ unpacked (no larger than ``DOWNLOAD_MAXSIZE``). Everything found belongs to the
 task of the URL the crawl started from. Parsing streams through the document
 (Scrapy's :class:`~scrapy.utils.sitemap.Sitemap`), without entity expansion.
 
-Arguments:
+Arguments (declared in ``scraperq/spiders/arguments.py``):
 
 * ``url``/``urls``: sitemaps, sitemap indexes or robots.txt files.
 * ``allow``: a regular expression a listed URL must contain to be kept.
@@ -19,9 +19,9 @@ Arguments:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import scrapy
 from lxml import etree
@@ -29,8 +29,8 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from scraperq.errors import BadInput
 from scraperq.items import SitemapEntry
+from scraperq.spiders.arguments import SITEMAP
 from scraperq.spiders.base import TaskSpider
 
 
@@ -38,28 +38,14 @@ class NotASitemap(ValueError):
     """The response is not a sitemap, a sitemap index or a robots.txt naming one."""
 
 
-def parse_since(raw: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"-a since={raw!r}: not an ISO date or time, e.g. 2026-01-31") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 class SitemapSpider(TaskSpider):
     name = "sitemap"
-    # Subclasses and source files: arguments used when the command line gives none.
-    default_args: ClassVar[Mapping[str, str]] = {}
+    arguments = SITEMAP
 
-    def __init__(self, *args: Any, allow: str | None = None, since: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        allow = allow if allow is not None else self.default_args.get("allow")
-        since = since if since is not None else self.default_args.get("since")
-        try:
-            self.allow = re.compile(allow) if allow else None
-        except re.error as exc:
-            raise BadInput(f"-a allow={allow!r}: not a regular expression ({exc})") from None
-        self.since = parse_since(since) if since else None
+        self.allow: re.Pattern[str] | None = self.args["allow"]
+        self.since: datetime | None = self.args["since"]
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         if response.url.endswith("/robots.txt"):

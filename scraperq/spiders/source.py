@@ -59,7 +59,8 @@ from scraperq.fields import FieldRule
 from scraperq.items import declare_item, field_names
 from scraperq.rendering import parse_render_mode
 from scraperq.scope import host_of, registrable_domain
-from scraperq.spiders.base import TaskSpider, parse_int_arg, split_urls
+from scraperq.spiders.arguments import SOURCE
+from scraperq.spiders.base import TaskSpider
 from scraperq.urls import validate_url
 
 logger = logging.getLogger(__name__)
@@ -89,34 +90,29 @@ class SourceSpider(TaskSpider):
     max_pages: int | None = None
     render: str = "never"
     render_wait_for: str | None = None
+    arguments = SOURCE
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
         settings.setdict(SOURCE_SETTINGS, priority="spider")
         super().update_settings(settings)
 
-    def __init__(
-        self,
-        *args: Any,
-        base_url: str | None = None,
-        category: str | None = None,
-        max_pages: str | int | None = None,
-        render: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if base_url:
-            self.base_url = validate_url(base_url)
-        if max_pages is not None:
-            self.max_pages = parse_int_arg("max_pages", max_pages, minimum=1)
-        self.render = parse_render_mode(render if render is not None else type(self).render)
+        if self.args["base_url"]:
+            self.base_url = self.args["base_url"]
+        if self.args["max_pages"] is not None:
+            self.max_pages = self.args["max_pages"]
+        self.render = self.args["render"] or parse_render_mode(type(self).render)
+        category = self.args["category"]
         self.item_class = self.item_class or self._declare_item_class()
         self._item_fields = field_names(self.item_class)
         unknown = sorted(set(self.fields) - self._item_fields - {"category"})
         if unknown:
             raise ConfigError(f"{self.name}: {self.item_class.__name__} has no field {', '.join(unknown)}")
         self._unmapped_seen: set[str] = set()
-        self._category_pages = self._resolve_categories(split_urls(category) if category else [])
+        wanted = [name.strip() for name in category.split(",") if name.strip()] if category else []
+        self._category_pages = self._resolve_categories(wanted)
         if category:
             self.start_urls = list(self._category_pages)
         else:

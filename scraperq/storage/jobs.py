@@ -1,20 +1,29 @@
-"""The ``job_runs`` table: what became of each fire time, and each dispatched Scrapyd job.
+"""The ``job_runs`` table: what became of each fire time, and of every crawl Scrapyd ran.
 
 One row per (schedule, fire time), made unique by ``job_runs_once_idx``: the
 scheduler daemon inserts the row *before* it calls Scrapyd, so a second daemon,
-a restart or a retry can never dispatch the same fire time twice.
+a restart or a retry can never dispatch the same fire time twice. One row per
+Scrapyd job too (``job_runs_job_idx``): the crawl finds its row by its job id,
+and a job the scheduler did not start (``schedule.json`` called directly,
+``scrapyd-client``) gets a row of its own when its crawl starts.
 
 Statuses:
 
+* ``requested``: a run asked for by ``scraperq schedule run`` or the API, which
+  the leading daemon picks up within two seconds;
 * ``dispatching``: claimed; the Scrapyd job id is chosen but no node has
   confirmed it yet (a row left here by a dead daemon is resolved by asking the
   nodes for that job id);
-* ``pending`` / ``running``: accepted by ``node`` as ``scrapyd_job_id``;
-* ``finished`` / ``failed``: final, ``error`` says why it failed;
-* ``skipped``: not run because the previous run was still pending or running;
+* ``pending`` / ``running``: accepted by ``node`` as ``scrapyd_job_id``; a
+  running crawl keeps ``heartbeat_at`` fresh (``scraperq/jobreport.py``);
+* ``finished`` / ``failed`` / ``cancelled``: final, ``error`` says why it
+  failed; ``finish_reason`` is Scrapy's close reason when the crawl recorded its
+  own end (the daemon never overrides such a row);
+* ``skipped``: not run because the previous run was still going;
 * ``missed``: not run because no daemon ran in time (``error`` says which policy).
 
-``origin`` is ``schedule`` for fire times and ``manual`` for ``scraperq schedule run``.
+``origin`` is ``schedule`` for fire times, ``manual`` for ``scraperq schedule
+run`` and the API, and ``scrapyd`` for jobs started on a node directly.
 """
 
 from __future__ import annotations
@@ -27,14 +36,19 @@ from typing import Any
 from scraperq.errors import NotFound
 from scraperq.storage.connection import Cursor, Database, utcnow
 
-ACTIVE_STATUSES = ("dispatching", "pending", "running")
-FINAL_STATUSES = ("finished", "failed", "skipped", "missed")
+ACTIVE_STATUSES = ("requested", "dispatching", "pending", "running")
+FINAL_STATUSES = ("finished", "failed", "cancelled", "skipped", "missed")
 STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
+ORIGINS = ("schedule", "manual", "scrapyd")
+# Rows a crawl's own report brings back to running: the daemon's guesses (not yet confirmed, or lost).
+_REVIVABLE = ("dispatching", "pending", "failed")
 
 _COLUMNS = (
     "id, schedule_id, spider, node, scrapyd_job_id, status, fire_time, dispatched_at, finished_at, error,"
-    " origin, created_at, started_at, item_count, task_count, tasks_failed"
+    " origin, created_at, started_at, item_count, task_count, tasks_failed,"
+    " heartbeat_at, host, pid, pages, finish_reason"
 )
+_ACTIVE_MARKS = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
 
 
 @dataclass
@@ -55,6 +69,11 @@ class JobRun:
     item_count: int
     task_count: int
     tasks_failed: int
+    heartbeat_at: datetime | None = None
+    host: str | None = None
+    pid: int | None = None
+    pages: int = 0
+    finish_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -123,10 +142,29 @@ def _insert(
 
 def active_runs_of(cur: Cursor, schedule_id: int) -> list[JobRun]:
     rows = cur.execute(
-        f"SELECT {_COLUMNS} FROM job_runs WHERE schedule_id = %s AND status IN (%s, %s, %s) ORDER BY id",
-        (schedule_id, *ACTIVE_STATUSES),
+        f"SELECT {_COLUMNS} FROM job_runs WHERE schedule_id = %s AND status IN ({_ACTIVE_MARKS}) ORDER BY id",
+        (schedule_id,),
     ).fetchall()
     return [_decode(r) for r in rows]
+
+
+# -- runs asked for by hand (scraperq schedule run, the API) ----------------------------------
+
+
+def request_run(cur: Cursor, *, schedule_id: int, spider: str, job_id: str, now: datetime) -> int:
+    """Record a run request (the schedule's row is locked by the caller, and nothing of it is active)."""
+    row = cur.execute(
+        "INSERT INTO job_runs (schedule_id, spider, scrapyd_job_id, status, fire_time, origin, created_at)"
+        " VALUES (%s, %s, %s, 'requested', %s, 'manual', %s) RETURNING id",
+        (schedule_id, spider, job_id, now, now),
+    ).fetchone()
+    return int(row["id"])
+
+
+def take_request(cur: Cursor, run_id: int) -> bool:
+    """Move a requested run to ``dispatching`` (the caller dispatches it); False if another daemon took it."""
+    cur.execute("UPDATE job_runs SET status = 'dispatching' WHERE id = %s AND status = 'requested'", (run_id,))
+    return cur.rowcount > 0
 
 
 # -- following dispatched jobs --------------------------------------------------------
@@ -175,12 +213,15 @@ def latest_runs(db: Database) -> dict[int, JobRun]:
 
 
 def mark_accepted(db: Database, run_id: int, *, node: str, status: str = "pending", at: datetime) -> None:
-    """A node took the job. Only a row still being dispatched moves: a later state is never undone."""
+    """A node took the job. Only a row still being dispatched changes status: a later state (the crawl may
+    have reported itself running already) is never undone, but it learns its node."""
     with db.transaction() as cur:
         cur.execute(
-            "UPDATE job_runs SET status = %s, node = %s, dispatched_at = %s, error = NULL"
-            " WHERE id = %s AND status = 'dispatching'",
-            (status, node, at, run_id),
+            "UPDATE job_runs SET node = COALESCE(node, %s), dispatched_at = COALESCE(dispatched_at, %s),"
+            " error = CASE WHEN status = 'dispatching' THEN NULL ELSE error END,"
+            " status = CASE WHEN status = 'dispatching' THEN %s ELSE status END"
+            " WHERE id = %s",
+            (node, at, status, run_id),
         )
 
 
@@ -202,14 +243,14 @@ def mark_final(
     error: str | None = None,
     counts: JobCounts | None = None,
 ) -> bool:
-    """Finish an active run (finished, failed or missed); False if it was already final."""
+    """Finish an active run (finished, failed, cancelled or missed); False if it was already final."""
     assert status in FINAL_STATUSES, status
     counts = counts or JobCounts(0, 0, 0)
     with db.transaction() as cur:
         cur.execute(
             "UPDATE job_runs SET status = %s, finished_at = %s, error = %s,"
             " item_count = %s, task_count = %s, tasks_failed = %s"
-            " WHERE id = %s AND status IN ('dispatching', 'pending', 'running')",
+            f" WHERE id = %s AND status IN ({_ACTIVE_MARKS}) AND finish_reason IS NULL",
             (status, at, error, counts.items, counts.tasks, counts.tasks_failed, run_id),
         )
         return cur.rowcount > 0
@@ -228,6 +269,73 @@ def delete_run(db: Database, run_id: int) -> None:
     """Forget a claim nobody acted on (a manual run no node accepted: nothing happened)."""
     with db.transaction() as cur:
         cur.execute("DELETE FROM job_runs WHERE id = %s AND status = 'dispatching'", (run_id,))
+
+
+# -- what the crawl says of itself (scraperq/jobreport.py) -----------------------------------
+
+
+def crawl_started(db: Database, *, job_id: str, spider: str, host: str, pid: int, at: datetime) -> int:
+    """The crawl of Scrapyd job ``job_id`` runs: its row says so (a job the scheduler did not start gets one)."""
+    with db.transaction() as cur:
+        cur.execute(
+            "INSERT INTO job_runs (spider, scrapyd_job_id, status, origin, created_at, started_at, heartbeat_at,"
+            " host, pid) VALUES (%s, %s, 'running', 'scrapyd', %s, %s, %s, %s, %s)"
+            " ON CONFLICT (scrapyd_job_id) DO NOTHING",
+            (spider, job_id, at, at, at, host, pid),
+        )
+        cur.execute(
+            "UPDATE job_runs SET started_at = COALESCE(started_at, %s), heartbeat_at = %s, host = %s, pid = %s,"
+            f" status = CASE WHEN status IN {_REVIVABLE!r} THEN 'running' ELSE status END,"
+            " finished_at = CASE WHEN status = 'failed' THEN NULL ELSE finished_at END,"
+            " error = CASE WHEN status = 'failed' THEN NULL ELSE error END"
+            " WHERE scrapyd_job_id = %s AND finish_reason IS NULL",
+            (at, at, host, pid, job_id),
+        )
+        row = cur.execute("SELECT id FROM job_runs WHERE scrapyd_job_id = %s", (job_id,)).fetchone()
+    return int(row["id"])
+
+
+def crawl_heartbeat(db: Database, *, job_id: str, at: datetime, pages: int) -> JobCounts:
+    """The crawl is alive; its progress (pages fetched, and items and tasks stored) goes on its row."""
+    counts = job_counts(db, [job_id])[job_id]
+    with db.transaction() as cur:
+        cur.execute(
+            "UPDATE job_runs SET heartbeat_at = %s, pages = %s, item_count = %s, task_count = %s, tasks_failed = %s,"
+            f" status = CASE WHEN status IN {_REVIVABLE!r} THEN 'running' ELSE status END,"
+            " finished_at = CASE WHEN status = 'failed' THEN NULL ELSE finished_at END,"
+            " error = CASE WHEN status = 'failed' THEN NULL ELSE error END"
+            " WHERE scrapyd_job_id = %s AND finish_reason IS NULL",
+            (at, pages, counts.items, counts.tasks, counts.tasks_failed, job_id),
+        )
+    return counts
+
+
+def crawl_ended(
+    db: Database,
+    *,
+    job_id: str,
+    spider: str,
+    status: str,
+    finish_reason: str,
+    error: str | None,
+    pages: int,
+    at: datetime,
+) -> None:
+    """The crawl's own account of its end; it wins over anything the daemon guessed, and is written once."""
+    assert status in ("finished", "failed", "cancelled"), status
+    counts = job_counts(db, [job_id])[job_id]
+    with db.transaction() as cur:
+        cur.execute(
+            "INSERT INTO job_runs (spider, scrapyd_job_id, status, origin, created_at, started_at)"
+            " VALUES (%s, %s, 'running', 'scrapyd', %s, %s) ON CONFLICT (scrapyd_job_id) DO NOTHING",
+            (spider, job_id, at, at),
+        )
+        cur.execute(
+            "UPDATE job_runs SET status = %s, finish_reason = %s, error = %s, finished_at = %s, heartbeat_at = %s,"
+            " pages = %s, item_count = %s, task_count = %s, tasks_failed = %s"
+            " WHERE scrapyd_job_id = %s AND finish_reason IS NULL",
+            (status, finish_reason, error, at, at, pages, counts.items, counts.tasks, counts.tasks_failed, job_id),
+        )
 
 
 # -- what a job produced: its tasks and results carry Scrapyd's job id ---------------
@@ -270,4 +378,9 @@ def _decode(row: dict[str, Any]) -> JobRun:
         item_count=int(row["item_count"] or 0),
         task_count=int(row["task_count"] or 0),
         tasks_failed=int(row["tasks_failed"] or 0),
+        heartbeat_at=row["heartbeat_at"],
+        host=row["host"],
+        pid=None if row["pid"] is None else int(row["pid"]),
+        pages=int(row["pages"] or 0),
+        finish_reason=row["finish_reason"],
     )

@@ -151,6 +151,46 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE UNIQUE INDEX IF NOT EXISTS tasks_queue_token_idx ON tasks (queue_token)",
         ),
     ),
+    Migration(
+        10,
+        "cron expressions read as cron reads them",
+        (
+            # Cron schedules stored before this were read with APScheduler's weekday numbers
+            # (0 = Monday) and both day fields ANDed; they now mean what cron means, so a next
+            # fire time computed the old way may be a wrong day. The scheduler computes it again
+            # from now at its next pass (nothing is owed for the upgrade itself).
+            "UPDATE schedules SET next_fire_time = NULL WHERE cron IS NOT NULL",
+        ),
+    ),
+    Migration(
+        11,
+        "job runs report themselves: heartbeat, end, counts; jobs started outside the scheduler",
+        (
+            # Written by the crawl (scraperq/jobreport.py): while it runs, and once when it ends.
+            "ALTER TABLE job_runs ADD COLUMN heartbeat_at TIMESTAMPTZ",
+            "ALTER TABLE job_runs ADD COLUMN host TEXT",
+            "ALTER TABLE job_runs ADD COLUMN pid INTEGER",
+            "ALTER TABLE job_runs ADD COLUMN pages INTEGER NOT NULL DEFAULT 0",
+            # Scrapy's close reason; set only by the crawl itself, so a run it settled is never re-settled.
+            "ALTER TABLE job_runs ADD COLUMN finish_reason TEXT",
+            # A crawl finds its row by Scrapyd's job id (one row per job).
+            "CREATE UNIQUE INDEX IF NOT EXISTS job_runs_job_idx ON job_runs (scrapyd_job_id)",
+        ),
+    ),
+    Migration(
+        12,
+        "the leading scheduler's heartbeat",
+        (
+            # One row: which daemon leads and when it last said so (`scraperq schedule run` reads it).
+            """
+            CREATE TABLE IF NOT EXISTS scheduler_leader (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                holder TEXT NOT NULL,
+                heartbeat_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 

@@ -215,6 +215,55 @@ def add_schedule(
     return _decode(db, row)
 
 
+def update_schedule(
+    cur: Cursor,
+    schedule_id: int,
+    *,
+    spider: str,
+    cron: str | None,
+    interval_seconds: int | None,
+    timezone: str,
+    args: dict[str, str],
+    settings: dict[str, str],
+    enabled: bool,
+    next_fire_time: datetime | None,
+    now: datetime,
+) -> Schedule:
+    """Write every field of a schedule that the caller has locked (:func:`lock_schedule`) and checked.
+
+    The row keeps its id, so its run history stays attached.
+    """
+    check_timing(cron, interval_seconds)
+    row = cur.execute(
+        "UPDATE schedules SET spider = %s, cron = %s, interval_seconds = %s, timezone = %s, args = %s,"
+        f" settings = %s, enabled = %s, next_fire_time = %s, updated_at = %s WHERE id = %s RETURNING {_COLUMNS}",
+        (
+            spider,
+            cron,
+            interval_seconds,
+            timezone,
+            cur.db.json_param(args),
+            cur.db.json_param(settings),
+            enabled,
+            next_fire_time,
+            now,
+            schedule_id,
+        ),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no schedule with id {schedule_id}")
+    return _decode(cur.db, row)
+
+
+def lock_schedule_named(cur: Cursor, name: str) -> Schedule:
+    """The schedule called ``name``, locked until the transaction ends; NotFound if there is none."""
+    found = cur.execute("SELECT id FROM schedules WHERE name = %s", (name,)).fetchone()
+    schedule = lock_schedule(cur, int(found["id"])) if found else None
+    if schedule is None:
+        raise NotFound(f"no schedule named {name!r}")
+    return schedule
+
+
 def set_enabled(db: Database, name: str, enabled: bool, *, next_fire_time: datetime | None) -> Schedule:
     """Pause or resume. Resuming restarts from ``next_fire_time``: fire times while paused are not owed."""
     with db.transaction() as cur:

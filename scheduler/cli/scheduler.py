@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from scraperq.cli.common import project_settings
+from scheduler.cli import require_extras, settings
+
+require_extras()  # missing ones make `scraperq scheduler` say what to install, in one line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,4 +30,4 @@ def run(args: argparse.Namespace) -> int:
 
     # A daemon's log is its record of what it did: INFO by default, whatever the CLI's level.
     logging.getLogger("scheduler").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    return run_daemon(project_settings())
+    return run_daemon(settings())
