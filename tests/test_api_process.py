@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import BIN, crawl_env, free_port, run_forked, spawn, wait_for
+from tests.helpers import BIN, crawl_env, free_port, run, run_forked, spawn, wait_for
 
 
 def scheduler_env(database_url: str, **extra: str) -> dict[str, str]:
