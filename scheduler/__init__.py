@@ -19,5 +19,7 @@ points (``scheduler.cli``). Modules, one concern each:
   least-loaded node, fail-over, Scrapyd's JSON API;
 * :mod:`~scheduler.tracker`, :mod:`~scheduler.recovery`: following jobs to their end (the crawl's
   own heartbeat first, Scrapyd's word otherwise), settling runs a dead daemon left unconfirmed;
-* :mod:`~scheduler.leader`: one leader among daemons (PostgreSQL advisory lock).
+* :mod:`~scheduler.leader`: one leader among daemons (PostgreSQL advisory lock);
+* :mod:`~scheduler.alerts`: events for a webhook and Slack (failed runs, failing or empty schedules,
+  nodes down and up, dead letters), recorded once and delivered with retries by the leader.
 """

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from scheduler.alerts import Alerts
 from scheduler.config import SchedulerConfig
 from scheduler.daemon import SchedulerDaemon
 from scheduler.leader import Leadership, lock_for
@@ -56,6 +57,7 @@ def build_app(settings: Any) -> SchedulerApp:
         on_beat=lambda: leader.beat(db, holder, utcnow()),
     )
     daemon = SchedulerDaemon(config, db, client, pool, leadership)
+    daemon.alerts = Alerts.from_settings(settings, db, pool)
     return SchedulerApp(config, db, client, pool, daemon)
 
 

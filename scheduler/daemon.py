@@ -31,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
+from scheduler.alerts import Alerts
 from scheduler.config import SchedulerConfig
 from scheduler.dispatch import ClaimedRun, Dispatcher, Strays
 from scheduler.firing import claim_request, handle_due
@@ -102,6 +103,8 @@ class SchedulerDaemon:
         # node delays the jobs it is sent, not the claiming of the next fire times.
         self._dispatching: ThreadPoolExecutor | None = None
         self._claiming: ThreadPoolExecutor | None = None
+        # Events for a webhook (scheduler.alerts), looked for and sent in threads of their own while run() runs.
+        self.alerts: Alerts | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -123,6 +126,8 @@ class SchedulerDaemon:
         workers = max(1, self.config.dispatch_concurrency * len(self.config.nodes))
         self._dispatching = ThreadPoolExecutor(workers, thread_name_prefix="dispatch")
         self._claiming = ThreadPoolExecutor(CLAIM_CONCURRENCY, thread_name_prefix="claim")
+        if self.alerts is not None:
+            self.alerts.start(self.leadership.is_leader)
         try:
             while not self._stop.is_set():
                 delay = self.config.tick
@@ -132,6 +137,8 @@ class SchedulerDaemon:
                 self._wakeup.clear()
         finally:
             self._stop.set()
+            if self.alerts is not None:
+                self.alerts.stop()
             # Claims already made are dispatched before the daemon goes: their fire time is now.
             self._claiming.shutdown(wait=True)
             self._claiming = None

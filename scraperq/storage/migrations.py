@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from scraperq.storage import alerts
 from scraperq.storage.connection import Cursor, Database, utcnow
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # Alerts raised by the leading scheduler and their webhook deliveries (scraperq/storage/alerts.py).
+    Migration(60, "alerts, their deliveries and the alerting's state", alerts.MIGRATION_STATEMENTS),
 )
 
 
