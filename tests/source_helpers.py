@@ -8,7 +8,7 @@ from typing import Any
 from scraperq.storage import open_database
 from scraperq.storage.results import iter_results
 from scraperq.storage.tasks import list_tasks
-from tests.helpers import BIN, crawl_env, run
+from tests.helpers import BIN, crawl_env, scrapy, spawn
 
 
 def crawl_with(
@@ -24,12 +24,12 @@ def crawl_with(
     AutoThrottle starts without a delay: the mock server answers at once, so the
     crawl is as fast as the site allows, as AutoThrottle intends.
     """
-    args = [str(BIN / "scrapy"), "crawl", spider]
+    args = ["crawl", spider]
     for arg in spider_args:
         args += ["-a", arg]
     for name, value in (settings or {}).items():
         args += ["-s", f"{name}={value}"]
-    return run(args, crawl_env(database_url, **{"AUTOTHROTTLE_START_DELAY": "0", **env}), timeout=timeout)
+    return scrapy(args, crawl_env(database_url, **{"AUTOTHROTTLE_START_DELAY": "0", **env}), timeout=timeout)
 
 
 def crawled_ok(proc: Any) -> None:
@@ -66,8 +66,6 @@ class Worker:
     ) -> None:
         import subprocess
 
-        from tests.helpers import ROOT
-
         args = [str(BIN / "scrapy"), "crawl", spider, "-a", "worker=1"]
         for arg in spider_args:
             args += ["-a", arg]
@@ -76,9 +74,7 @@ class Worker:
         environment = crawl_env(database_url, REDIS_URL=redis_url, **{"AUTOTHROTTLE_START_DELAY": "0", **env})
         self.spider = spider
         self.redis_url = redis_url
-        self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        self.proc = spawn(args, environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr = ""
 
     def push(self, *payloads: str) -> None:
@@ -97,6 +93,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, self.stderr = self.proc.communicate()
+        self.stderr = self.stderr or ""
 
 
 def wait_for_final_tasks(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import BIN, ROOT, crawl_env, free_port, run, wait_for
+from tests.helpers import BIN, crawl_env, free_port, run, run_forked, spawn, wait_for
 
 
 def scheduler_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -20,7 +20,7 @@ def scheduler_env(database_url: str, **extra: str) -> dict[str, str]:
 
 def test_refuses_to_serve_off_loopback_without_a_token(pg_url: str) -> None:
     env = scheduler_env(pg_url, SCRAPERQ_API_BIND="0.0.0.0:6810")
-    done = run([str(BIN / "scraperq"), "scheduler"], env, timeout=60)
+    done = run_forked([str(BIN / "scraperq"), "scheduler"], env, timeout=60)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "scraperq: error: SCRAPERQ_API_TOKEN must be set to serve the API on 0.0.0.0:6810,"
@@ -33,7 +33,9 @@ def test_a_taken_port_is_a_one_line_error(pg_url: str) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run([str(BIN / "scraperq"), "scheduler"], scheduler_env(pg_url, SCRAPERQ_API_BIND=f"127.0.0.1:{port}"))
+        done = run_forked(
+            [str(BIN / "scraperq"), "scheduler"], scheduler_env(pg_url, SCRAPERQ_API_BIND=f"127.0.0.1:{port}")
+        )
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert lines[-1].startswith(f"scraperq: error: cannot serve the API on 127.0.0.1:{port}: ")
@@ -46,9 +48,7 @@ def test_scheduler_serves_the_api_with_its_token_and_never_logs_it(pg_url: str, 
     env = scheduler_env(pg_url, SCRAPERQ_API_BIND=f"127.0.0.1:{port}", SCRAPERQ_API_TOKEN=token)
     log = tmp_path / "scheduler.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "scraperq"), "-v", "scheduler"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = spawn([str(BIN / "scraperq"), "-v", "scheduler"], env, stdout=out, stderr=subprocess.STDOUT)
     session = requests.Session()
     session.trust_env = False
     base = f"http://127.0.0.1:{port}"

@@ -1,7 +1,8 @@
-"""The ``scraperq`` tasks, task, results, purge and status commands, run as real processes.
+"""The ``scraperq`` tasks, task, results, purge and status commands.
 
-Databases are filled through the storage API; the main behaviours run on both
-SQLite and PostgreSQL (the ``db_url`` fixture).
+They run in-process (``tests.helpers.scraperq``), but for a pipe into ``head``, which
+needs the real executable. Databases are filled through the storage API; the main
+behaviours run on both SQLite and PostgreSQL (the ``db_url`` fixture).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 
 from scraperq.config import apply_environment
 from scraperq.errors import ConfigError
-from tests.helpers import BIN, crawl_env, run
+from tests.helpers import crawl_env, scrapy
 
 DEFAULTS: dict[str, Any] = {
     "SCRAPERQ_RETRY_TIMES": 3,
@@ -80,9 +80,8 @@ def test_only_known_upper_case_settings_are_touched() -> None:
 
 def test_the_project_settings_read_the_environment(tmp_path) -> None:
     env = crawl_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", SCRAPERQ_RETRY_TIMES="7", ROBOTSTXT_OBEY="False")
-    scrapy = str(BIN / "scrapy")
-    assert run([scrapy, "settings", "--get", "SCRAPERQ_RETRY_TIMES"], env).stdout.strip() == "7"
-    assert run([scrapy, "settings", "--get", "ROBOTSTXT_OBEY"], env).stdout.strip() == "False"
+    assert scrapy(["settings", "--get", "SCRAPERQ_RETRY_TIMES"], env).stdout.strip() == "7"
+    assert scrapy(["settings", "--get", "ROBOTSTXT_OBEY"], env).stdout.strip() == "False"
 
 
 def test_remote_code_consoles_are_off_in_the_project_settings() -> None:

@@ -8,7 +8,7 @@ from scrapy.settings import Settings
 
 from scraperq.storage import database_url, default_database_url, open_database
 from scraperq.storage.tasks import NewTask, create_tasks, list_tasks
-from tests.helpers import BIN, crawl_env, run
+from tests.helpers import crawl_env, scrapy
 
 
 def test_setting_beats_environment_and_environment_beats_default(monkeypatch) -> None:
@@ -28,8 +28,8 @@ def test_crawl_with_dash_s_database_url_writes_there_not_to_the_environment_data
     cli_db = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     with open_database(env_db) as db:
         create_tasks(db, [NewTask(spider="generic", url="http://127.0.0.1/earlier")])
-    args = [str(BIN / "scrapy"), "crawl", "generic", "-a", f"url={mockserver('/article')}"]
-    proc = run([*args, "-s", f"DATABASE_URL={cli_db}"], crawl_env(env_db))
+    args = ["crawl", "generic", "-a", f"url={mockserver('/article')}"]
+    proc = scrapy([*args, "-s", f"DATABASE_URL={cli_db}"], crawl_env(env_db))
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open_database(cli_db) as db:
         assert [t["status"] for t in list_tasks(db)] == ["completed"]

@@ -9,7 +9,7 @@ import pytest
 from scraperq.storage import open_database
 from scraperq.storage.results import iter_results
 from scraperq.storage.tasks import list_tasks
-from tests.helpers import BIN, MockServer, crawl, crawl_env, run
+from tests.helpers import MockServer, crawl, crawl_env, scrapy
 from tests.mockserver.pages import PDF_BYTES, PNG_BYTES
 
 
@@ -120,7 +120,7 @@ def test_non_html_files_give_content_type_and_size(sqlite_url: str, mockserver: 
 
 
 def test_scrapy_list_shows_the_generic_spider() -> None:
-    proc = run([str(BIN / "scrapy"), "list"], crawl_env("sqlite:///unused.sqlite3"))
+    proc = scrapy(["list"], crawl_env("sqlite:///unused.sqlite3"))
     assert proc.returncode == 0, proc.stderr
     assert "generic" in proc.stdout.split()
 
@@ -169,7 +169,7 @@ BAD_CRAWLS = {
 @pytest.mark.parametrize("case", list(BAD_CRAWLS))
 def test_bad_input_is_one_line_with_exit_status_2(case: str, database_with_a_result: str) -> None:
     args, env, expected = BAD_CRAWLS[case]
-    proc = run([str(BIN / "scrapy"), "crawl", *args], crawl_env(database_with_a_result, **env), timeout=60)
+    proc = scrapy(["crawl", *args], crawl_env(database_with_a_result, **env), timeout=60)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     last_line = proc.stderr.strip().splitlines()[-1]

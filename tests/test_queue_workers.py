@@ -21,7 +21,7 @@ import redis
 from scraperq.storage import open_database
 from scraperq.storage.results import count_results, iter_results
 from scraperq.storage.tasks import list_tasks
-from tests.helpers import BIN, ROOT, crawl, crawl_env, scraperq, wait_for
+from tests.helpers import BIN, crawl, crawl_env, scraperq, spawn, wait_for
 
 SPIDER = "generic"
 FAST = {
@@ -43,9 +43,7 @@ class Worker:
             args += ["-s", f"{name}={value}"]
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115 - open for the process's lifetime
-        self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=crawl_env(db_url, REDIS_URL=redis_url), stdout=self._log, stderr=subprocess.STDOUT
-        )
+        self.proc = spawn(args, crawl_env(db_url, REDIS_URL=redis_url), stdout=self._log, stderr=subprocess.STDOUT)
         self.redis = redis.Redis.from_url(redis_url)
 
     @property

@@ -31,7 +31,7 @@ from scheduler.triggers import first_fire_time
 from scraperq.storage import jobs, open_database
 from scraperq.storage.connection import utcnow
 from scraperq.storage.schedules import add_schedule
-from tests.helpers import BIN, ROOT, ScrapydNode, crawl_env, scraperq, wait_for
+from tests.helpers import BIN, ScrapydNode, crawl_env, scraperq, spawn, wait_for
 
 DISPATCHED = ("pending", "running", "finished", "failed")
 
@@ -58,9 +58,7 @@ class Daemon:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log_path = log
         with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [str(BIN / "scraperq"), "scheduler"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
+            self.proc = spawn([str(BIN / "scraperq"), "scheduler"], env, stdout=out, stderr=subprocess.STDOUT)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -85,8 +85,15 @@ def test_the_procfile_starts_scrapyd_and_the_scheduler_with_one_command(tmp_path
         )
     try:
         wait_for(lambda: b"became the leader" in log.read_bytes(), timeout=60, message="the scheduler to lead")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/daemonstatus.json", timeout=10) as response:
-            assert b'"status": "ok"' in response.read()
+
+        def scrapyd_answers() -> bool:  # it may come up after the scheduler
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/daemonstatus.json", timeout=10) as response:
+                    return b'"status": "ok"' in response.read()
+            except urllib.error.URLError:
+                return False
+
+        wait_for(scrapyd_answers, timeout=60, message="Scrapyd to answer")
     finally:
         honcho.send_signal(signal.SIGINT)
         try:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from scraperq.sources.schema import SourceError, spider_class_from_yaml
-from tests.helpers import BIN, crawl_env, run
+from tests.helpers import crawl_env, scrapy
 
 GOOD = """
 description: A small local news site.
@@ -22,7 +22,7 @@ fields:
 
 def scrapy_list(sources_dir: Path) -> Any:
     env = crawl_env("sqlite:///unused.sqlite3", SCRAPERQ_SOURCES_DIR=str(sources_dir))
-    return run([str(BIN / "scrapy"), "list"], env)
+    return scrapy(["list"], env)
 
 
 def test_scrapy_list_shows_python_spiders_packaged_sources_and_extra_sources(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from scraperq.arguments import ArgumentError, split_urls
 from scraperq.errors import BadInput
 from scraperq.spiders.arguments import GENERIC, JSONAPI, KINDS, SPIDERS
-from tests.helpers import BIN, ROOT, run
+from tests.helpers import BIN, ROOT, run, scrapy
 
 
 def test_urls_argument_splits_on_whitespace_and_commas_before_a_url() -> None:
@@ -88,7 +88,7 @@ def test_every_spider_scrapy_lists_is_declared_with_the_arguments_its_class_chec
 
 def test_scrapy_crawl_refuses_an_unknown_argument_in_one_line(tmp_path) -> None:
     env = {"PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PATH": str(BIN)}
-    done = run([str(BIN / "scrapy"), "crawl", "generic", "-a", "url=http://127.0.0.1/", "-a", "deepth=2"], env)
+    done = scrapy(["crawl", "generic", "-a", "url=http://127.0.0.1/", "-a", "deepth=2"], env)
 
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (

@@ -19,7 +19,7 @@ import pytest
 from scraperq.storage import open_database
 from scraperq.storage.tasks import list_tasks
 from tests.dns_server import Answers, dns_server
-from tests.helpers import BIN, crawl_env, run
+from tests.helpers import crawl_env, scrapy
 
 
 class RecordingServer:
@@ -79,11 +79,11 @@ def servers(site_and_trap: tuple[RecordingServer, RecordingServer]) -> tuple[Rec
 
 def crawl_through(sqlite_url: str, dns_address: str, url: str, *settings: str) -> list[dict[str, Any]]:
     """``scrapy crawl generic -a url=URL`` resolving names at the test's DNS server; the tasks it left."""
-    args = [str(BIN / "scrapy"), "crawl", "generic", "-a", f"url={url}"]
+    args = ["crawl", "generic", "-a", f"url={url}"]
     for setting in settings:
         args += ["-s", setting]
     env = crawl_env(sqlite_url, SCRAPERQ_ALLOW_PRIVATE="127.0.0.1/32", SCRAPERQ_DNS_SERVERS=dns_address)
-    proc = run(args, env)
+    proc = scrapy(args, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     with open_database(sqlite_url) as db:
