@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import scrapy
 from itemadapter import ItemAdapter
@@ -57,35 +56,6 @@ class SitemapEntry(scrapy.Item):
     sitemap = scrapy.Field(required=True)  # the sitemap that listed it
 
 
-# The keys of the generic spider's pages (plain dicts, for speed: see ValidatePipeline),
-# in the order they are stored; feed and sitemap articles add ENTRY_FIELDS.
-PAGE_FIELDS = (
-    "url",
-    "status",
-    "content_type",
-    "size",
-    "title",
-    "description",
-    "canonical",
-    "language",
-    "headline",
-    "published",
-    "modified",
-    "authors",
-    "site_name",
-    "image",
-    "sections",
-    "tags",
-    "headings",
-    "text",
-    "links",
-    "opengraph",
-    "json_ld",
-)
-# What a feed or sitemap entry adds to the page it leads to (scraperq.spiders.listing).
-ENTRY_FIELDS = ("categories", "listed_in", "entry")
-
-
 def declared_fields(spidercls: type) -> list[str]:
     """The fields a spider class says its items have, in order: its ``item_class``'s
     (Scrapy's order), its plain-dict ``item_fields``, or ``url`` and its field rules."""
@@ -99,18 +69,6 @@ def declared_fields(spidercls: type) -> list[str]:
     if isinstance(rules, Mapping) and rules:
         return list(dict.fromkeys(["url", *rules]))
     return []
-
-
-def declared_fields_of_spiders(settings: Any, spiders: Iterable[str]) -> list[str]:
-    """The declared fields of these spiders' items, in turn (spiders this project no longer has are skipped).
-
-    Loads the project's spiders (``SPIDER_LOADER_CLASS``), as ``scrapy list`` does.
-    """
-    from scrapy.spiderloader import get_spider_loader
-
-    loader = get_spider_loader(settings)
-    known = set(loader.list())
-    return [field for name in spiders if name in known for field in declared_fields(loader.load(name))]
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

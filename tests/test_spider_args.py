@@ -95,3 +95,17 @@ def test_scrapy_crawl_refuses_an_unknown_argument_in_one_line(tmp_path) -> None:
         "scrapy crawl: error: -a deepth='2': generic has no argument 'deepth' (its arguments: url, urls, worker,"
         " only_new, refresh, follow, depth, allow, render, text)"
     )
+
+
+def test_the_fields_table_the_csv_export_orders_by_matches_what_each_spider_declares() -> None:
+    from scrapy.utils.project import get_project_settings
+
+    from scraperq.itemfields import SPIDER_FIELDS, declared_fields_of_spiders
+    from scraperq.items import declared_fields
+    from scraperq.sources.loader import SourceSpiderLoader
+
+    loader = SourceSpiderLoader(get_project_settings())
+    python_spiders = set(loader.list()) - set(loader.source_names)
+    assert set(SPIDER_FIELDS) == python_spiders
+    for name in loader.list():
+        assert declared_fields_of_spiders([name], None) == declared_fields(loader.load(name)), name

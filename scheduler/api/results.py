@@ -24,7 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from scheduler.api.context import ApiContext
 from scheduler.api.http import query_choice, query_int, query_text, query_time
-from scraperq.items import declared_fields_of_spiders
+from scraperq.itemfields import declared_fields_of_spiders
 from scraperq.storage.export import ResultCsvWriter, csv_columns, result_record, to_json_line
 from scraperq.storage.results import item_fields, iter_results
 
@@ -48,7 +48,8 @@ def export(ctx: ApiContext, request: Request) -> Response:
     first = list(itertools.islice(rows, 1))  # raises StorageUnavailable now, while a 503 can still be sent
     if fmt == "csv":
         spiders, fields = item_fields(ctx.db, **filters)
-        columns = csv_columns(fields, declared_fields_of_spiders(ctx.settings, spiders))
+        declared = declared_fields_of_spiders(spiders, ctx.settings.get("SCRAPERQ_SOURCES_DIR"))
+        columns = csv_columns(fields, declared)
         body = _csv(itertools.chain(first, rows), columns)
     else:
         body = _jsonl(itertools.chain(first, rows))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from scraperq.cli.common import open_db, output_file, parse_id, parse_when
+from scraperq.cli.common import open_db, output_file, parse_id, parse_when, project_settings
+from scraperq.itemfields import declared_fields_of_spiders
 from scraperq.storage.export import (
     CSV_RESULT_COLUMNS,
     RESULT_FIELDS,
@@ -60,12 +61,7 @@ def run(args: argparse.Namespace) -> int:
         with output_file(args.output) as out:
             if args.format == "csv":
                 spiders, fields = item_fields(db, spider=args.spider, task_id=task_id, since=since)
-                # Scrapy only for CSV: loading the project's spiders says what their items declare.
-                from scrapy.utils.project import get_project_settings
-
-                from scraperq.items import declared_fields_of_spiders
-
-                declared = declared_fields_of_spiders(get_project_settings(), spiders)
+                declared = declared_fields_of_spiders(spiders, project_settings().get("SCRAPERQ_SOURCES_DIR"))
                 writer = ResultCsvWriter(out, csv_columns(fields, declared))
                 for row in rows:
                     writer.write(row)

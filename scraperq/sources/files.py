@@ -57,12 +57,13 @@ def _stem(filename: str) -> str:
 
 @dataclass(frozen=True)
 class SourceSummary:
-    """What the scheduler needs of a source file: its spider's name, its kind, and its ``args``."""
+    """What the scheduler needs of a source file: its spider's name, its kind, its ``args`` and item fields."""
 
     name: str
     kind: str
     file: str
     args: dict[str, str] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()  # the item fields its ``fields`` rules declare, after ``url``
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -87,6 +88,8 @@ def source_summaries(extra_dirs: str | None) -> list[SourceSummary]:
         name, kind, args = raw.get("name", stem), raw.get("kind", "html"), raw.get("args") or {}
         if not isinstance(name, str) or not _NAME.match(name) or not isinstance(args, dict):
             continue
-        summary = SourceSummary(name, str(kind), label, {str(k): str(v) for k, v in args.items()})
+        rules = raw.get("fields")
+        fields = tuple(dict.fromkeys(["url", *map(str, rules)])) if isinstance(rules, dict) and rules else ()
+        summary = SourceSummary(name, str(kind), label, {str(k): str(v) for k, v in args.items()}, fields)
         found.setdefault(name, summary)
     return list(found.values())

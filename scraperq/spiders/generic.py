@@ -35,7 +35,7 @@ from w3lib.url import canonicalize_url
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
 from scraperq.failures import describe_exception, with_attempts
-from scraperq.items import PAGE_FIELDS
+from scraperq.itemfields import PAGE_FIELDS
 from scraperq.scope import FollowScope, host_of
 from scraperq.spiders.arguments import GENERIC
 from scraperq.spiders.base import TaskSpider

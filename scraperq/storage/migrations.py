@@ -153,7 +153,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        10,
+        5,
         "cron expressions read as cron reads them",
         (
             # Cron schedules stored before this were read with APScheduler's weekday numbers
@@ -164,7 +164,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        11,
+        6,
         "job runs report themselves: heartbeat, end, counts; jobs started outside the scheduler",
         (
             # Written by the crawl (scraperq/jobreport.py): while it runs, and once when it ends.
@@ -179,7 +179,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        12,
+        7,
         "the leading scheduler's heartbeat",
         (
             # One row: which daemon leads and when it last said so (`scraperq schedule run` reads it).
@@ -193,7 +193,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        30,
+        8,
         "pages stored per spider, for only-new crawls",
         (
             # One row per (spider, canonical URL) a result was stored for (scraperq/storage/results.py):
@@ -211,7 +211,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     # Alerts raised by the leading scheduler and their webhook deliveries (scraperq/storage/alerts.py).
-    Migration(60, "alerts, their deliveries and the alerting's state", alerts.MIGRATION_STATEMENTS),
+    Migration(9, "alerts, their deliveries and the alerting's state", alerts.MIGRATION_STATEMENTS),
 )
 
 
