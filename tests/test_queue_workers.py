@@ -137,7 +137,11 @@ def hits(mockserver: Any, prefix: str) -> dict[str, int]:
 def test_two_workers_share_the_queue_and_fetch_no_url_twice(
     workers: Any, db: Any, pg_url: str, redis_url: str, mockserver: Any
 ) -> None:
-    site = [workers("follow=same-host", "depth=20", CONCURRENT_REQUESTS="4") for _ in range(2)]
+    # Nobody dies here, so leases long enough that a worker starved of CPU on a loaded machine still
+    # renews in time: a lapsed lease would re-deliver (at-least-once) and fetch a page twice.
+    site = [
+        workers("follow=same-host", "depth=20", CONCURRENT_REQUESTS="4", SCRAPERQ_LEASE_SECONDS="30") for _ in range(2)
+    ]
     for worker in site:
         worker.wait_ready()
     pages = 120
