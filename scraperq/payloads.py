@@ -7,11 +7,13 @@ URLs with :func:`check_start_url` and write payloads with :func:`payload_json`,
 so a URL they accept is one a worker accepts.
 
 Refused, with a one-line reason (:class:`~scraperq.errors.BadInput`): text that is
-neither JSON nor a URL, JSON without ``url``, unknown fields, a scheme other than
-http/https, an address ``SCRAPERQ_ALLOW_PRIVATE`` blocks (loopback, private,
-link-local... written as an IP address or ``localhost``; names that resolve to
-such addresses are refused by the SSRF guard when fetched), and a payload larger
-than ``SCRAPERQ_MAX_PAYLOAD_BYTES``.
+not UTF-8, neither JSON nor a URL, JSON nested deeper than ``MAX_JSON_DEPTH``,
+JSON without ``url``, unknown fields, ``meta`` keys or values outside the allowlist
+(:mod:`scraperq.payload_meta`), a scheme other than http/https, an address
+``SCRAPERQ_ALLOW_PRIVATE`` blocks (loopback, private, link-local... written as an
+IP address or ``localhost``; names that resolve to such addresses are refused by
+the SSRF guard when fetched), and a payload larger than ``SCRAPERQ_MAX_PAYLOAD_BYTES``.
+Nothing here raises anything but BadInput for any input (tests/test_payload_fuzz.py).
 
 :func:`enqueue_urls` is the one way URLs are submitted (``scraperq enqueue``, the
 HTTP API): a ``tasks`` row per URL, then a JSON payload with its ``task_id``
@@ -33,6 +35,7 @@ import redis
 
 from scraperq.addresses import AllowPrivate, address_problem, parse_allow_private  # noqa: F401 - re-exported
 from scraperq.errors import BadInput, StorageUnavailable
+from scraperq.payload_meta import check_meta
 from scraperq.queue.defaults import START_URLS_KEY
 from scraperq.queue.taskrows import insert_pending
 from scraperq.storage.connection import utcnow
@@ -44,31 +47,10 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_PAYLOAD_BYTES = 65536
 MAX_PRIORITY = 1_000_000
+MAX_TASK_ID = 2**63 - 1  # tasks.id is BIGINT
+# Levels of JSON nesting a payload may have: the object, its meta, a list in it, and room to spare.
+MAX_JSON_DEPTH = 8
 FIELDS = ("url", "task_id", "priority", "meta")
-# Meta keys scraperq sets itself on a start request.
-RESERVED_META = ("task_id", "task_root")
-# Meta keys anyone who can push to Redis must not set: each would step around a safety
-# default (the SSRF guard checks the target, not a proxy; robots.txt; the size cap;
-# retries' bookkeeping) or make the worker import and run code by name.
-UNSAFE_META = frozenset(
-    {
-        "proxy",
-        "_auth_proxy",
-        "bindaddress",
-        "download_maxsize",
-        "download_warnsize",
-        "dont_obey_robotstxt",
-        "dont_filter",
-        "retry_times",
-        "max_retry_times",
-        "not_before",
-        "cookiejar",
-        "_job",
-    }
-)
-# scrapy-playwright reads these as page/context options, callbacks by import path, or
-# page methods run in the browser; a payload may only ask for rendering itself.
-SAFE_PLAYWRIGHT_META = frozenset({"playwright"})
 
 
 @dataclass(frozen=True)
@@ -118,17 +100,30 @@ def parse_payload(
     allow: AllowPrivate = False,
     max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> StartPayload:
-    """One payload from ``start_urls``, checked; BadInput says what is wrong with it."""
-    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        raise BadInput(f"payload of {size} bytes is larger than the limit of {max_bytes} (SCRAPERQ_MAX_PAYLOAD_BYTES)")
+    """One payload from ``start_urls``, checked; BadInput says what is wrong with it.
+
+    ``raw`` as bytes, or as text in which bytes that were not UTF-8 are lone
+    surrogates (Python's ``surrogateescape``, as queue entries are read).
+    """
     if isinstance(raw, bytes):
+        size = len(raw)
+        _check_size(size, max_bytes)
         try:
             text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadInput("payload is not UTF-8 text") from None
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"payload is not UTF-8 text (byte {raw[exc.start]:#04x} at position {exc.start})") from None
     else:
         text = raw
+        if not text.isascii():
+            try:
+                size = len(text.encode("utf-8"))
+            except UnicodeEncodeError as exc:
+                raise BadInput(
+                    f"payload is not UTF-8 text ({_undecoded(text[exc.start])} at position {exc.start})"
+                ) from None
+        else:
+            size = len(text)
+        _check_size(size, max_bytes)
     text = text.strip()
     if not text:
         raise BadInput("empty payload")
@@ -136,43 +131,82 @@ def parse_payload(
         if "://" not in text:
             raise BadInput(f"payload is neither JSON nor a URL: {_shown(text)}")
         return StartPayload(url=check_start_url(text, allow))
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"payload is not valid JSON ({exc.msg} at character {exc.pos}): {_shown(text)}") from None
+    data = _load_json(text)
     if isinstance(data, str):
-        return StartPayload(url=check_start_url(data, allow))
+        return StartPayload(url=_checked_url(data, allow))
     if not isinstance(data, dict):
         raise BadInput(f"payload is JSON but not an object with a url: {_shown(text)}")
     return _from_object(data, allow)
 
 
+def _undecoded(char: str) -> str:
+    code = ord(char)
+    return f"byte {code - 0xDC00:#04x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate U+{code:04X}"
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise BadInput(f"payload of {size} bytes is larger than the limit of {max_bytes} (SCRAPERQ_MAX_PAYLOAD_BYTES)")
+
+
+def _load_json(text: str) -> Any:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"payload is not valid JSON ({exc.msg} at character {exc.pos}): {_shown(text)}") from None
+    except RecursionError:  # the parser nests once per level: thousands of [[[[ exhaust the stack
+        raise BadInput(f"payload JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # a number of more digits than Python converts (sys.get_int_max_str_digits)
+        raise BadInput(f"payload JSON cannot be read: {exc}") from None
+    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise BadInput(f"payload JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Levels of arrays and objects in a parsed JSON value (a scalar is 0), counted level by level
+    without recursion, and no further than ``limit + 1``."""
+    depth = 0
+    level = [value] if isinstance(value, dict | list) else []
+    while level and depth <= limit:
+        depth += 1
+        inner: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            inner.extend(child for child in children if isinstance(child, dict | list))
+        level = inner
+    return depth
+
+
+def _checked_url(value: object, allow: AllowPrivate) -> str:
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadInput("payload url holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+    return check_start_url(value, allow)
+
+
 def _from_object(data: dict[str, Any], allow: AllowPrivate) -> StartPayload:
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        raise BadInput(f"payload has unknown field {unknown[0]!r}: use {', '.join(FIELDS)}")
+        shown = unknown[0] if len(unknown[0]) <= 60 else unknown[0][:60] + "..."
+        raise BadInput(f"payload has unknown field {shown!r}: use {', '.join(FIELDS)}")
     if "url" not in data:
         raise BadInput("payload has no url")
-    url = check_start_url(data["url"], allow)
+    url = _checked_url(data["url"], allow)
     task_id = data.get("task_id")
-    if task_id is not None and (not _is_int(task_id) or task_id < 1):
-        raise BadInput(f"payload task_id {task_id!r} is not a positive whole number")
+    if task_id is not None and (not _is_int(task_id) or not 1 <= task_id <= MAX_TASK_ID):
+        raise BadInput(f"payload task_id {_shown_value(task_id)} is not a positive whole number below 2^63")
     priority = data.get("priority", 0)
     if priority is None:
         priority = 0
     if not _is_int(priority) or abs(priority) > MAX_PRIORITY:
-        raise BadInput(f"payload priority {priority!r} is not a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}")
-    meta = data.get("meta") or {}
-    if not isinstance(meta, dict):
-        raise BadInput("payload meta is not a JSON object")
-    reserved = [key for key in RESERVED_META if key in meta]
-    if reserved:
-        raise BadInput(f"payload meta may not set {reserved[0]!r} (scraperq sets it)")
-    unsafe = sorted(
-        key for key in meta if key in UNSAFE_META or (key.startswith("playwright_") and key not in SAFE_PLAYWRIGHT_META)
-    )
-    if unsafe:
-        raise BadInput(f"payload meta may not set {unsafe[0]!r}: it would bypass a safety setting")
+        raise BadInput(
+            f"payload priority {_shown_value(priority)} is not a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}"
+        )
+    meta = data.get("meta")
+    meta = {} if meta is None else check_meta(meta)
     return StartPayload(url=url, task_id=task_id, priority=int(priority), meta=meta)
 
 
@@ -194,6 +228,15 @@ def _is_int(value: object) -> bool:
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:80] + "...")
+
+
+def _shown_value(value: object) -> str:
+    """A JSON value in a reason, bounded: a huge number or string must not make a huge message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too large to print as decimal
+        return "(a number too large to show)"
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 # -- submitting --------------------------------------------------------------------------
