@@ -40,7 +40,7 @@ from scraperq.queue.defaults import START_URLS_KEY
 from scraperq.queue.taskrows import insert_pending
 from scraperq.storage.connection import utcnow
 from scraperq.storage.tasks import NewTask, mark_failed
-from scraperq.urls import validate_url
+from scraperq.urls import url_and_host
 
 if TYPE_CHECKING:
     from scraperq.storage import Database
@@ -68,14 +68,22 @@ def blocked_reason(url: str, allow: AllowPrivate) -> str | None:
     """``blocked: 10.0.0.5 is a private address`` when the URL's host is one we refuse."""
     if allow is True:
         return None
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    return _blocked_host(urlsplit(url).hostname or "", allow)
+
+
+def _blocked_host(hostname: str, allow: AllowPrivate) -> str | None:
+    if allow is True:
+        return None
+    host = hostname.rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         ip: Any = ipaddress.ip_address("127.0.0.1")  # RFC 6761: always loopback
+    elif not host or (not host[-1].isdigit() and ":" not in host):
+        return None  # a name (an address ends in a digit or has colons): the SSRF guard checks what it resolves to
     else:
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
-            return None  # a name: the SSRF guard checks what it resolves to
+            return None
     problem = address_problem(ip)
     if problem is None or (allow and any(ip in net for net in allow)):
         return None
@@ -84,8 +92,8 @@ def blocked_reason(url: str, allow: AllowPrivate) -> str | None:
 
 def check_start_url(raw: object, allow: AllowPrivate) -> str:
     """The URL, stripped, or BadInput: not a URL, a scheme we do not fetch, a blocked address."""
-    url = validate_url(raw)
-    problem = blocked_reason(url, allow)
+    url, host = url_and_host(raw)
+    problem = _blocked_host(host, allow)
     if problem is not None:
         raise BadInput(problem)
     return url

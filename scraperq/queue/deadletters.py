@@ -97,7 +97,8 @@ class DeadLetter:
             data = json.loads(raw)
         except ValueError:
             data = None
-        if not (isinstance(data, dict) and isinstance(data.get("payload"), str) and isinstance(data.get("reason"), str)):
+        ours = isinstance(data, dict) and isinstance(data.get("payload"), str) and isinstance(data.get("reason"), str)
+        if not ours:
             # not ours (someone pushed it by hand): show all of it as the payload
             data = {"payload": raw.decode("utf-8", "backslashreplace"), "reason": "(not a dead letter)"}
         return cls(spider, raw, data)
