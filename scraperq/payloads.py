@@ -17,8 +17,8 @@ Nothing here raises anything but BadInput for any input (tests/test_payload_fuzz
 
 :func:`enqueue_urls` is the one way URLs are submitted (``scraperq enqueue``, the
 HTTP API): a ``tasks`` row per URL, then a JSON payload with its ``task_id``
-pushed to ``NAME:start_urls``, in chunks, each chunk one multi-row insert and
-one ``LPUSH``.
+pushed to ``NAME:start_urls``, in chunks of 10,000, each chunk one COPY into
+``tasks`` (PostgreSQL; multi-row inserts on SQLite) and one pipeline of ``LPUSH``.
 
 No Scrapy or Twisted here: the scheduler daemon imports this module.
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -37,7 +38,7 @@ from scraperq.addresses import AllowPrivate, address_problem, parse_allow_privat
 from scraperq.errors import BadInput, StorageUnavailable
 from scraperq.payload_meta import check_meta
 from scraperq.queue.defaults import START_URLS_KEY
-from scraperq.queue.taskrows import insert_pending
+from scraperq.queue.taskrows import copy_pending
 from scraperq.storage.connection import utcnow
 from scraperq.storage.tasks import NewTask, mark_failed
 from scraperq.urls import url_and_host
@@ -249,7 +250,10 @@ def _shown_value(value: object) -> str:
 
 # -- submitting --------------------------------------------------------------------------
 
-ENQUEUE_CHUNK = 5000
+# URLs per step of a bulk submission: one COPY (or multi-row insert) and one pipeline of LPUSHes.
+ENQUEUE_CHUNK = 10_000
+# Payloads per LPUSH: Redis takes any number, but one command of megabytes holds it up for others.
+LPUSH_CHUNK = 2_000
 
 
 def queue_client(settings: Any) -> redis.Redis:
@@ -277,29 +281,46 @@ def enqueue_urls(
     source: str = "cli",
     key: str | None = None,
     chunk: int = ENQUEUE_CHUNK,
+    progress: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Create a pending task per (already checked) URL and queue it; the task ids, in order.
 
-    ``client`` is a ``redis.Redis``. Should Redis fail half-way, the tasks of the
-    chunk that could not be queued are marked failed (saying so) and
-    :class:`~scraperq.errors.StorageUnavailable` tells how many were queued.
+    Per chunk of URLs: the task rows in one transaction (PostgreSQL: one COPY,
+    :func:`~scraperq.queue.taskrows.copy_pending`; SQLite: multi-row inserts), then
+    their payloads in one pipeline of ``LPUSH`` commands, in order. ``progress`` is
+    told how many URLs each chunk queued. ``client`` is a ``redis.Redis``. Should Redis
+    fail half-way, the tasks of the chunk that could not be queued are marked failed
+    (saying so) and :class:`~scraperq.errors.StorageUnavailable` tells how many were queued.
     """
     key = key or start_urls_key(spider)
     ids: list[int] = []
-    for start in range(0, len(urls), max(1, chunk)):
+    chunk = max(1, chunk)
+    for start in range(0, len(urls), chunk):
         part = urls[start : start + chunk]
         with db.transaction() as cur:
-            new = insert_pending(cur, [NewTask(spider=spider, url=u, priority=priority, source=source) for u in part])
-        payloads = [payload_json(u, task_id=t, priority=priority) for u, t in zip(part, new, strict=True)]
+            new = copy_pending(cur, [NewTask(spider=spider, url=u, priority=priority, source=source) for u in part])
+        payloads = payload_texts(part, new, priority)
         try:
-            client.lpush(key, *payloads)
+            pipe = client.pipeline(transaction=False)
+            for first in range(0, len(payloads), LPUSH_CHUNK):
+                pipe.lpush(key, *payloads[first : first + LPUSH_CHUNK])
+            pipe.execute()
         except redis.RedisError as exc:  # the tasks must not stay pending for ever
             _mark_unqueued(db, new, f"could not be queued: {type(exc).__name__}: {exc}")
             raise StorageUnavailable(
                 f"Redis refused the URLs after {len(ids)} of {len(urls)} were queued: {exc}"
             ) from None
         ids.extend(new)
+        if progress is not None:
+            progress(len(part))
     return ids
+
+
+def payload_texts(urls: Sequence[str], task_ids: Sequence[int], priority: int = 0) -> list[str]:
+    """:func:`payload_json` of each URL with its task, the same text, built without a dict per URL."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    tail = f',"priority":{int(priority)}}}' if priority else "}"
+    return [f'{{"url":{dumps(url)},"task_id":{int(task_id)}{tail}' for url, task_id in zip(urls, task_ids, strict=True)]
 
 
 def _mark_unqueued(db: Database, task_ids: list[int], error: str) -> None:

@@ -326,6 +326,24 @@ def test_post_tasks_refuses_bodies_that_are_not_json_or_too_large(api: Api) -> N
     assert "larger than the limit of 65536" in error_of(response)
 
 
+def test_post_tasks_takes_ten_thousand_urls_at_once_and_no_more(start_api: Any, redis_url: str) -> None:
+    from scheduler.api.config import DEFAULT_MAX_BODY
+
+    api = start_api(REDIS_URL=redis_url, SCRAPERQ_API_MAX_BODY=str(DEFAULT_MAX_BODY))
+    urls = [f"https://example.com/some/longer/path/{i}?ref=bulk" for i in range(10_000)]
+    response = api.post("/api/tasks", {"urls": urls})
+    assert response.status_code == 201
+    ids = response.json()["task_ids"]
+    assert len(set(ids)) == 10_000
+    client = redis.Redis.from_url(redis_url)
+    assert client.llen("generic:start_urls") == 10_000
+    assert json.loads(client.lindex("generic:start_urls", 0)) == {"url": urls[-1], "task_id": ids[-1]}
+    client.close()
+    response = api.post("/api/tasks", {"urls": [*urls, "https://example.com/one-more"]})
+    assert response.status_code == 413
+    assert error_of(response) == "10001 URLs in one request; at most 10000"
+
+
 def test_post_tasks_without_redis_is_refused_and_creates_no_task(api: Api) -> None:
     response = api.post("/api/tasks", {"urls": ["https://example.com/"]})
     assert response.status_code == 503

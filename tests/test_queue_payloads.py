@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from scraperq.errors import BadInput
-from scraperq.payloads import StartPayload, parse_allow_private, parse_payload, payload_json
+from scraperq.payloads import StartPayload, parse_allow_private, parse_payload, payload_json, payload_texts
 
 LOOPBACK = parse_allow_private("127.0.0.0/8")
 
@@ -94,6 +94,13 @@ def test_written_payloads_read_back_the_same() -> None:
     text = payload_json("https://example.com/x", task_id=4, priority=2, meta=meta)
     assert parse_payload(text) == StartPayload("https://example.com/x", 4, 2, meta)
     assert payload_json("https://example.com/y") == '{"url":"https://example.com/y"}'
+
+
+def test_bulk_payloads_are_the_same_text_as_single_ones() -> None:
+    urls = ["https://example.com/a", 'https://example.com/"q"\\é', "https://example.com/\u2028"]
+    for priority in (0, 5, -3):
+        expected = [payload_json(u, task_id=i + 1, priority=priority) for i, u in enumerate(urls)]
+        assert payload_texts(urls, [1, 2, 3], priority) == expected
 
 
 def test_payload_checks_need_neither_scrapy_nor_twisted() -> None:

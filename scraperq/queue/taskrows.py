@@ -83,6 +83,47 @@ def insert_pending(cur: Cursor, new: Sequence[NewTask]) -> list[int]:
     return sorted(int(r["id"]) for r in rows)
 
 
+def copy_pending(cur: Cursor, new: Sequence[NewTask]) -> list[int]:
+    """Insert pending tasks with PostgreSQL's COPY, ids in input order: for bulk submissions.
+
+    The ids are drawn from the table's sequence first (one statement), then the rows go in
+    as one COPY stream, several times faster than an INSERT of the same rows. SQLite,
+    which has no COPY, takes :func:`insert_pending`.
+    """
+    if cur.dialect != "postgresql":
+        return insert_pending(cur, new)
+    if not new:
+        return []
+    rows = cur.execute(
+        "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) AS id FROM generate_series(1, %s)", [len(new)]
+    ).fetchall()
+    ids = sorted(int(r["id"]) for r in rows)
+    now = utcnow()
+    no_meta = json.dumps({})
+    with cur.copy(
+        "COPY tasks (id, spider, url, status, attempts, priority, created_at, updated_at, source, meta, job_id)"
+        " FROM STDIN"
+    ) as copy:
+        for task_id, task in zip(ids, new, strict=True):
+            meta = json.dumps(task.meta) if task.meta else no_meta
+            copy.write_row(
+                (
+                    task_id,
+                    task.spider,
+                    task.url,
+                    "pending",
+                    0,
+                    int(task.priority),
+                    now,
+                    now,
+                    task.source,
+                    meta,
+                    task.job_id,
+                )
+            )
+    return ids
+
+
 def task_states(cur: Cursor, task_ids: Sequence[int]) -> dict[int, TaskState]:
     """Spider and status of the tasks that exist among ``task_ids``."""
     states: dict[int, TaskState] = {}
