@@ -11,6 +11,10 @@ among the payloads taken together are honoured from the first request on.
 A payload that cannot be crawled goes to ``NAME:dead`` with the reason, counted
 in ``scraperq/queue/dead``; the worker goes on. A payload naming a task that
 does not exist, belongs to another spider or is already final is refused too.
+Each step of a batch (:func:`check_entries`, :func:`task_rows`, making the
+request) deals with payloads one by one where one can fail, so that a payload
+nobody foresaw (a bug included) is dead-lettered alone and never holds back the
+others taken with it.
 
 Payloads are taken only while fewer than ``SCRAPERQ_FEED_BACKLOG`` requests wait
 in ``NAME:requests``, so a flood of URLs waits in Redis rather than in a worker.
