@@ -23,6 +23,8 @@ made for the run, deleted after.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import subprocess
@@ -78,7 +80,8 @@ def previous_code(db_url: str, client: redis.Redis, path: Path, spider: str) -> 
 
 def bulk_enqueue(path: Path, ids: Path) -> float:
     started = time.perf_counter()
-    status = scraperq_main(["enqueue", "--file", str(path), "--ids-output", str(ids)])
+    with contextlib.redirect_stderr(io.StringIO()):  # its summary line; the table says it all
+        status = scraperq_main(["enqueue", "--file", str(path), "--ids-output", str(ids)])
     elapsed = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"scraperq enqueue exited {status}")

@@ -40,7 +40,7 @@ from scraperq.payload_meta import check_meta
 from scraperq.queue.defaults import START_URLS_KEY
 from scraperq.queue.taskrows import copy_pending
 from scraperq.storage.connection import utcnow
-from scraperq.storage.tasks import NewTask, mark_failed
+from scraperq.storage.tasks import mark_failed
 from scraperq.urls import url_and_host
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ def enqueue_urls(
     for start in range(0, len(urls), chunk):
         part = urls[start : start + chunk]
         with db.transaction() as cur:
-            new = copy_pending(cur, [NewTask(spider=spider, url=u, priority=priority, source=source) for u in part])
+            new = copy_pending(cur, part, spider=spider, priority=priority, source=source)
         payloads = payload_texts(part, new, priority)
         try:
             pipe = client.pipeline(transaction=False)

@@ -36,7 +36,7 @@ def test_tasks_copied_in_bulk_are_like_inserted_ones_and_come_back_in_input_orde
     urls = [f"https://example.com/{i}?q=\\tab\u00e9" for i in range(1500)]  # a backslash and non-ASCII, as COPY text
     with db.transaction() as cur:
         [before] = insert_pending(cur, [NewTask(spider="generic", url="https://example.com/first")])
-        ids = copy_pending(cur, [NewTask(spider="books", url=u, priority=-2, source="api") for u in urls])
+        ids = copy_pending(cur, urls, spider="books", priority=-2, source="api")
         [after] = insert_pending(cur, [NewTask(spider="generic", url="https://example.com/last")])
     assert before < ids[0] and ids[-1] < after  # the same sequence: later inserts go on after them
     by_id = {t["id"]: t for t in list_tasks(db, limit=2000)}

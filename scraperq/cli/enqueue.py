@@ -65,13 +65,14 @@ def run(args: argparse.Namespace) -> int:
     allow = parse_allow_private(settings.get("SCRAPERQ_ALLOW_PRIVATE", "0"))
     checked: list[str | None] = []  # per input URL: the URL, or None when refused
     refused: list[str] = []
-    for where, raw in numbered_urls(args.urls, args.file):
+    for where, number, raw in numbered_urls(args.urls, args.file):
         try:
             checked.append(check_start_url(raw, allow))
         except BadInput as exc:
+            place = where % number  # made only for the refused: a bulk file has 100,000 lines
             if not args.skip_invalid:
-                raise BadInput(f"{where}: {exc}") from None
-            refused.append(f"{where}: {exc}")
+                raise BadInput(f"{place}: {exc}") from None
+            refused.append(f"{place}: {exc}")
             checked.append(None)
     unique = list(dict.fromkeys(url for url in checked if url is not None))
     if not unique:
@@ -116,10 +117,10 @@ def summary(queued: int, spider: str, refused: list[str], duplicates: int, secon
     return "; ".join(parts)
 
 
-def numbered_urls(args: Iterable[str], path: str | None) -> Iterator[tuple[str, str]]:
-    """Each URL with where it came from, for error messages."""
+def numbered_urls(args: Iterable[str], path: str | None) -> Iterator[tuple[str, int, str]]:
+    """Each URL with where it came from, for error messages: ``where % number`` says it."""
     for index, url in enumerate(args, start=1):
-        yield f"argument {index}", url
+        yield "argument %d", index, url
     if path is None:
         return
     if path == "-":
@@ -134,11 +135,12 @@ def numbered_urls(args: Iterable[str], path: str | None) -> Iterator[tuple[str, 
         raise BadInput(f"cannot read {path}: not UTF-8 text") from None
 
 
-def _lines(handle: Iterable[str], name: str) -> Iterator[tuple[str, str]]:
+def _lines(handle: Iterable[str], name: str) -> Iterator[tuple[str, int, str]]:
+    where = "line %d of " + name.replace("%", "%%")
     for number, line in enumerate(handle, start=1):
         text = line.strip()
-        if text and not text.startswith("#"):
-            yield f"line {number} of {name}", text
+        if text and text[0] != "#":
+            yield where, number, text
 
 
 def parse_priority(text: str) -> int:
