@@ -105,15 +105,19 @@ def test_an_unreachable_redis_is_one_line_and_creates_no_tasks(pg_url: str) -> N
         assert list_tasks(db) == []
 
 
-def test_thousands_of_urls_in_one_call(pg_url: str, redis_url: str, r: redis.Redis) -> None:
+def test_thousands_of_urls_in_one_call(db_url: str, redis_url: str, r: redis.Redis) -> None:
+    """More than one step (10,000 URLs) of COPY on PostgreSQL, of multi-row inserts on SQLite."""
     urls = "".join(f"https://example.com/page/{i}\n" for i in range(12_000))
-    done = scraperq(pg_url, "enqueue", "--file", "-", stdin=urls, REDIS_URL=redis_url)
+    done = scraperq(db_url, "enqueue", "--file", "-", stdin=urls, REDIS_URL=redis_url)
     assert done.returncode == 0, done.stderr
     ids = [int(line) for line in done.stdout.split()]
     assert len(ids) == len(set(ids)) == 12_000
     assert r.llen(KEY) == 12_000
     last = json.loads(r.lindex(KEY, 0))
     assert last == {"url": "https://example.com/page/11999", "task_id": ids[-1]}
+    with open_database(db_url) as db:
+        by_id = {t["id"]: t["url"] for t in list_tasks(db, status="pending", limit=20_000)}
+    assert [by_id[i] for i in ids[::1000]] == [f"https://example.com/page/{i}" for i in range(0, 12_000, 1000)]
 
 
 def test_a_file_with_bad_lines_and_duplicates_is_summed_up_in_one_line(
