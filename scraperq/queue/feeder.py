@@ -1,10 +1,12 @@
 """A worker's side of ``NAME:start_urls``: payloads become tasks and queued requests.
 
 Payloads are taken in batches into the worker's held hash (so a worker killed
-half-way loses none), checked (:func:`scraperq.payloads.parse_payload`), given a
-``tasks`` row (once, by token: :mod:`scraperq.queue.taskrows`) unless they name
-one, made into the spider's start request (``spider.start_request(url, **meta)``,
-with the payload's priority) and queued in ``NAME:requests`` in the same step
+half-way loses none), read by the spider's reader (:mod:`scraperq.queue.startreader`:
+scraperq's format, checked by :func:`scraperq.payloads.parse_payload`, or scrapy-redis'
+for spiders written for it), given a ``tasks`` row (once, by token:
+:mod:`scraperq.queue.taskrows`) unless they name one, made into the spider's start
+requests (``spider.start_request(url, **meta)``, with the payload's priority, or the
+spider's ``make_request_from_data``) and queued in ``NAME:requests`` in the same step
 that settles the payload. Every batch is queued in one step, so priorities
 among the payloads taken together are honoured from the first request on.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +34,12 @@ from twisted.internet import task, threads
 
 from scraperq.errors import BadInput, StorageUnavailable
 from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
-from scraperq.payloads import StartPayload, parse_allow_private, parse_payload
+from scraperq.payloads import StartPayload, parse_allow_private
 from scraperq.queue import defaults
 from scraperq.queue.entries import Entry
-from scraperq.queue.redisqueue import PushItem, dead_letter
+from scraperq.queue.redisqueue import SEEN_CHECK, SEEN_RECORD, PushItem, dead_letter
 from scraperq.queue.serialize import UnserializableRequest
+from scraperq.queue.startreader import reader_for
 from scraperq.queue.taskrows import TaskState, create_tasks_once, task_states
 from scraperq.storage.tasks import NewTask
 
@@ -72,7 +76,8 @@ class StartFeeder:
         self.stats = scheduler.stats
         self.allow = allow
         self.max_bytes = max_bytes
-        self.batch = max(1, batch)
+        self.reader = reader_for(scheduler.spider, allow=allow, max_bytes=max_bytes)
+        self.batch = max(1, self.reader.batch or batch)
         self.backlog = max(1, backlog)
         self._retry: list[Entry] = []  # taken, not yet queued or dead-lettered (Redis or the database was away)
         self._stopped = False
@@ -146,7 +151,7 @@ class StartFeeder:
         for entry in entries:
             token, raw = entry.start_payload()
             try:
-                parsed.append((entry, token, parse_payload(raw, allow=self.allow, max_bytes=self.max_bytes)))
+                parsed.append((entry, token, self.reader.read(raw)))
             except BadInput as exc:
                 letters.append((entry, self._letter(raw, str(exc), entry)))
         created: dict[str, int] = {}
@@ -166,7 +171,7 @@ class StartFeeder:
         for entry, token, payload in parsed:
             try:
                 task_id = self._task_for(payload, token, created, states)
-                pushes.append(self._push_item(entry, payload, task_id))
+                pushes.extend(self._push_items(entry, payload, task_id))
             except BadInput as exc:
                 letters.append((entry, self._letter(payload_text(entry), str(exc), entry)))
         if letters:
@@ -215,18 +220,20 @@ class StartFeeder:
             raise BadInput(f"task {payload.task_id} is already {state.status}")
         return payload.task_id
 
-    def _push_item(self, entry: Entry, payload: StartPayload, task_id: int) -> PushItem:
-        try:
-            request = self.spider.start_request(payload.url, **payload.meta)
-        except (BadInput, TypeError, ValueError) as exc:
-            raise BadInput(f"the spider refused it: {exc}") from None
-        request.priority = payload.priority
-        request.meta[TASK_ID] = task_id
-        request.meta[TASK_ROOT] = True
-        try:
-            return self.scheduler.push_item(request, handoff=entry)
-        except UnserializableRequest as exc:
-            raise BadInput(f"its request cannot be queued: {exc}") from None
+    def _push_items(self, entry: Entry, payload: StartPayload, task_id: int) -> list[PushItem]:
+        items = []
+        for n, request in enumerate(self.reader.requests(payload)):
+            request.meta[TASK_ID] = task_id
+            request.meta[TASK_ROOT] = True
+            try:
+                # The first settles the payload; the others (a spider may make several from
+                # one) are checked against the task's seen-set, so a payload delivered again
+                # after a crash does not queue them twice.
+                item = self.scheduler.push_item(request, handoff=entry if n == 0 else None)
+            except UnserializableRequest as exc:
+                raise BadInput(f"its request cannot be queued: {exc}") from None
+            items.append(item if n == 0 or item.seen_mode != SEEN_RECORD else replace(item, seen_mode=SEEN_CHECK))
+        return items
 
     def _letter(self, payload: str, reason: str, entry: Entry) -> str:
         logger.warning("Start payload %r goes to %s: %s", payload[:200], self.queue.keys.dead, reason)
