@@ -243,7 +243,7 @@ def enqueue_urls(
         try:
             client.lpush(key, *payloads)
         except redis.RedisError as exc:  # the tasks must not stay pending for ever
-            _mark_unqueued(db, new, f"could not be queued: {type(exc).__name__}: {exc}")
+            mark_unqueued(db, new, f"could not be queued: {type(exc).__name__}: {exc}")
             raise StorageUnavailable(
                 f"Redis refused the URLs after {len(ids)} of {len(urls)} were queued: {exc}"
             ) from None
@@ -251,7 +251,7 @@ def enqueue_urls(
     return ids
 
 
-def _mark_unqueued(db: Database, task_ids: list[int], error: str) -> None:
+def mark_unqueued(db: Database, task_ids: list[int], error: str) -> None:
     with db.transaction() as cur:
         for task_id in task_ids:
             mark_failed(cur, task_id, 0, error, utcnow())
