@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.helpers import BIN, ROOT, MockServer, crawl_env, spawn, wait_for
+from tests.helpers import BIN, ROOT, MockServer, crawl_env, scraperq, spawn, wait_for
 from tests.source_helpers import stored, wait_for_final_tasks
 
 EXAMPLE = ROOT / "tests" / "data" / "scrapy_redis_example"
@@ -72,7 +72,11 @@ def held_anywhere(client: redis.Redis, spider: str) -> int:
 
 
 def test_a_redis_spider_takes_its_redis_key_under_a_lease_and_stores_results(
-    sqlite_url: str, redis_url: str, mockserver: MockServer, workers: list[ScrapyRedisWorker]
+    sqlite_url: str,
+    redis_url: str,
+    mockserver: MockServer,
+    workers: list[ScrapyRedisWorker],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = redis.Redis.from_url(redis_url)
     good = [
@@ -86,18 +90,27 @@ def test_a_redis_spider_takes_its_redis_key_under_a_lease_and_stores_results(
         json.dumps({"url": mockserver("/site/4.html"), "meta": {"proxy": "http://127.0.0.1:1"}}),
     ]
     client.lpush("myspider:start_urls", *good, *bad)
+    # scraperq enqueue knows the spider's redis_key; its payload names the task it made.
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    enqueued = scraperq(
+        sqlite_url, "enqueue", "--spider", "myspider_redis", mockserver("/site/6.html"),
+        REDIS_URL=redis_url, SPIDER_MODULES='["scraperq.spiders", "example.spiders"]',
+    )  # fmt: skip
+    assert enqueued.returncode == 0, enqueued.stderr
+    good.append(mockserver("/site/6.html"))
     worker = ScrapyRedisWorker("myspider_redis", in_this_project(sqlite_url, redis_url), extra=IN_THIS_PROJECT)
     workers.append(worker)
     tasks = wait_for_final_tasks(sqlite_url, len(good))
     wait_for(lambda: client.llen("myspider_redis:dead") == len(bad), message="the refused payloads dead-lettered")
     assert client.llen("myspider:start_urls") == 0
-    assert {(t["spider"], t["source"], t["status"]) for t in tasks} == {("myspider_redis", "redis", "completed")}
-    assert sorted(t["url"] for t in tasks) == sorted(mockserver(f"/site/{n}.html") for n in (1, 2, 3))
+    assert [t["id"] for t in tasks if t["source"] == "cli"] == [int(enqueued.stdout)]
+    assert {(t["spider"], t["status"]) for t in tasks} == {("myspider_redis", "completed")}
+    assert sorted(t["url"] for t in tasks) == sorted(mockserver(f"/site/{n}.html") for n in (1, 2, 3, 6))
     assert [t["priority"] for t in tasks if t["url"].endswith("/3.html")] == [7]
     assert [t["meta"] for t in tasks if t["url"].endswith("/2.html")] == [{"job-id": "123xsd"}]
     _, results = stored(sqlite_url)
     assert sorted((r["data"]["url"], r["data"]["name"]) for r in results) == sorted(
-        (mockserver(f"/site/{n}.html"), f"Page {n}") for n in (1, 2, 3)
+        (mockserver(f"/site/{n}.html"), f"Page {n}") for n in (1, 2, 3, 6)
     )
     reasons = sorted(json.loads(letter)["reason"] for letter in client.lrange("myspider_redis:dead", 0, -1))
     assert any("made no request" in r for r in reasons), reasons
@@ -262,3 +275,42 @@ def test_the_example_project_with_the_addon_runs_its_spiders_on_leases_and_the_l
         assert worker.proc.returncode == 0, stderr[-3000:]
         assert "Enabled addons" in stderr and "scraperq.addon.Addon" in stderr
         assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_the_example_project_deployed_to_scrapyd_runs_as_a_worker_on_the_ledger(
+    example_project: Path, scrapyd: list[Any], pg_url: str, redis_url: str, mockserver: MockServer, tmp_path: Path
+) -> None:
+    """The add-on in an egg of the user's own project: a Scrapyd job is a worker that records itself."""
+    from scraperq.storage import open_database
+
+    project = tmp_path / "example-project"
+    shutil.copytree(example_project, project)
+    with open(project / "scrapy.cfg", "a") as cfg:  # where the user's scrapy.cfg names its node
+        cfg.write("\n[deploy:env]\nurl = ${SCRAPYD_URL}\n")
+    egg = project / "example.egg"
+    build = [str(BIN / "scrapyd-deploy"), "--build-egg", str(egg)]
+    subprocess.run(build, cwd=project, env={**os.environ, "TMPDIR": str(tmp_path)}, check=True, capture_output=True)
+    node = scrapyd[-1]
+    node.deploy(egg, project="example")
+    answer = node.call(
+        "schedule.json",
+        project="example",
+        spider="myspider_redis",
+        domain="127.0.0.1",
+        setting=f"REDIS_URL={redis_url}",
+    )
+    assert answer["status"] == "ok", answer
+    page = mockserver("/site/5.html")
+    redis.Redis.from_url(redis_url).lpush("myspider:start_urls", json.dumps({"url": page}))
+    [task] = wait_for_final_tasks(pg_url, 1, min_items=1, timeout=120)
+    assert (task["spider"], task["url"], task["status"], task["job_id"]) == (
+        "myspider_redis",
+        page,
+        "completed",
+        answer["jobid"],
+    )
+    with open_database(pg_url) as db, db.transaction() as cur:
+        runs = cur.execute(
+            "SELECT spider, status FROM job_runs WHERE scrapyd_job_id = %s", [answer["jobid"]]
+        ).fetchall()
+    assert [(r["spider"], r["status"]) for r in runs] == [("myspider_redis", "running")]

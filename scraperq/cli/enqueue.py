@@ -3,7 +3,8 @@
 Every URL is checked first (scheme, host, addresses ``SCRAPERQ_ALLOW_PRIVATE``
 blocks): one bad URL is a one-line error and nothing is queued. Then each URL
 gets a ``tasks`` row and a JSON payload ``{"url", "task_id", "priority"?}`` in
-``SPIDER:start_urls`` (:func:`scraperq.payloads.enqueue_urls`: multi-row inserts
+``SPIDER:start_urls``, or the ``redis_key`` of a spider written for scrapy-redis
+(:func:`scraperq.payloads.enqueue_urls`: multi-row inserts
 and one ``LPUSH`` per few thousand URLs), and the task ids are printed, one per
 line, in the order of the URLs.
 
@@ -57,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(f"{where}: {exc}") from None
     if not urls:
         raise BadInput("no URLs: give them as arguments or with --file F (or --file - for standard input)")
-    check_spider(settings, args.spider)
+    spidercls = check_spider(settings, args.spider)
     client = queue_client(settings)
     try:
         with open_db() as db:
-            key = start_urls_key(args.spider, settings.get("REDIS_START_URLS_KEY"))
+            key = spider_start_key(spidercls, args.spider, settings)
             ids = enqueue_urls(db, client, urls, spider=args.spider, priority=priority, key=key)
     finally:
         client.close()
@@ -106,9 +107,22 @@ def parse_priority(text: str) -> int:
     return value
 
 
-def check_spider(settings: Any, name: str) -> None:
+def check_spider(settings: Any, name: str) -> Any:
+    """The spider's class; BadInput naming the project's spiders when it has none of that name."""
     from scrapy.spiderloader import get_spider_loader
 
-    known = get_spider_loader(settings).list()
+    loader = get_spider_loader(settings)
+    known = loader.list()
     if name not in known:
         raise BadInput(f"unknown spider {name!r}: this project has {', '.join(sorted(known)) or 'no spiders'}")
+    return loader.load(name)
+
+
+def spider_start_key(spidercls: Any, name: str, settings: Any) -> str:
+    """Where the spider's workers take payloads: a scrapy-redis spider's own ``redis_key``, else ``NAME:start_urls``."""
+    from scrapy_redis.spiders import RedisMixin
+
+    template = settings.get("REDIS_START_URLS_KEY")
+    if isinstance(spidercls, type) and issubclass(spidercls, RedisMixin) and spidercls.redis_key:
+        template = spidercls.redis_key
+    return start_urls_key(name, template)
