@@ -277,28 +277,32 @@ def test_the_example_project_with_the_addon_runs_its_spiders_on_leases_and_the_l
         assert "Traceback" not in stderr, stderr[-3000:]
 
 
+def project_egg(project: Path, egg: Path) -> Path:
+    """The project as the egg ``scrapyd-deploy`` builds of it: its package and the entry point naming its settings."""
+    import zipfile
+
+    with zipfile.ZipFile(egg, "w") as archive:
+        for path in sorted((project / "example").rglob("*.py")):
+            archive.write(path, path.relative_to(project).as_posix())
+        archive.writestr("EGG-INFO/entry_points.txt", "[scrapy]\nsettings = example.settings\n")
+        archive.writestr("EGG-INFO/PKG-INFO", "Metadata-Version: 1.0\nName: example\nVersion: 1\n")
+    return egg
+
+
 def test_the_example_project_deployed_to_scrapyd_runs_as_a_worker_on_the_ledger(
     example_project: Path, scrapyd: list[Any], pg_url: str, redis_url: str, mockserver: MockServer, tmp_path: Path
 ) -> None:
     """The add-on in an egg of the user's own project: a Scrapyd job is a worker that records itself."""
     from scraperq.storage import open_database
 
-    project = tmp_path / "example-project"
-    shutil.copytree(example_project, project)
-    with open(project / "scrapy.cfg", "a") as cfg:  # where the user's scrapy.cfg names its node
-        cfg.write("\n[deploy:env]\nurl = ${SCRAPYD_URL}\n")
-    egg = project / "example.egg"
-    build = [str(BIN / "scrapyd-deploy"), "--build-egg", str(egg)]
-    subprocess.run(build, cwd=project, env={**os.environ, "TMPDIR": str(tmp_path)}, check=True, capture_output=True)
+    egg = project_egg(example_project, tmp_path / "example.egg")
     node = scrapyd[-1]
-    node.deploy(egg, project="example")
+    added = node.call("addversion.json", project="example", version="1", egg=egg.read_bytes())  # type: ignore[arg-type]
+    assert added["status"] == "ok", added
     answer = node.call(
-        "schedule.json",
-        project="example",
-        spider="myspider_redis",
-        domain="127.0.0.1",
+        "schedule.json", project="example", _version="1", spider="myspider_redis", domain="127.0.0.1",
         setting=f"REDIS_URL={redis_url}",
-    )
+    )  # fmt: skip
     assert answer["status"] == "ok", answer
     page = mockserver("/site/5.html")
     redis.Redis.from_url(redis_url).lpush("myspider:start_urls", json.dumps({"url": page}))
