@@ -37,6 +37,7 @@ from scraperq.errors import ConfigError
 if TYPE_CHECKING:
     from scrapy.settings import Settings
 
+RETRY_MIDDLEWARE = "scrapy.downloadermiddlewares.retry.RetryMiddleware"
 # The component dicts of scraperq's settings.py that the add-on merges into the project's.
 COMPONENT_DICTS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES", "EXTENSIONS")
 
@@ -78,8 +79,15 @@ class Addon:
         for name in COMPONENT_DICTS:
             for path, number in ours[name].items():
                 settings.setdefault_in_component_priority_dict(name, load_object(path), number)
-        # Scrapy's own retries would retry at once, and twice over with ours.
-        settings.set_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", RetryMiddleware, None)
+        # Scrapy's own retries would retry at once, and twice over with ours. Off by the dotted
+        # path its base dict uses: a class key would sit beside that entry and leave it on.
+        middlewares = settings.getdict("DOWNLOADER_MIDDLEWARES")
+        for key in [k for k in middlewares if k is RetryMiddleware]:
+            del middlewares[key]
+        middlewares[RETRY_MIDDLEWARE] = None
+        settings.set(
+            "DOWNLOADER_MIDDLEWARES", middlewares, priority=settings.getpriority("DOWNLOADER_MIDDLEWARES") or 0
+        )
         handlers = settings.getdict("DOWNLOAD_HANDLERS")
         for scheme, handler in ours["DOWNLOAD_HANDLERS"].items():
             handlers.setdefault(scheme, handler)

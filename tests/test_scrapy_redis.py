@@ -274,6 +274,7 @@ def test_the_example_project_with_the_addon_runs_its_spiders_on_leases_and_the_l
         stderr = worker.stop()
         assert worker.proc.returncode == 0, stderr[-3000:]
         assert "Enabled addons" in stderr and "scraperq.addon.Addon" in stderr
+        assert "BackoffRetryMiddleware" in stderr and "downloadermiddlewares.retry.RetryMiddleware" not in stderr
         assert "Traceback" not in stderr, stderr[-3000:]
 
 
@@ -318,3 +319,57 @@ def test_the_example_project_deployed_to_scrapyd_runs_as_a_worker_on_the_ledger(
             "SELECT spider, status FROM job_runs WHERE scrapyd_job_id = %s", [answer["jobid"]]
         ).fetchall()
     assert [(r["spider"], r["status"]) for r in runs] == [("myspider_redis", "running")]
+
+
+def test_the_addon_adds_scraperq_around_the_projects_own_components_in_their_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scrapy.settings import Settings
+    from scrapy.utils.conf import build_component_list
+
+    from scraperq.addon import Addon
+
+    monkeypatch.syspath_prepend(str(EXAMPLE))  # the project's modules, importable as in the project
+    settings = Settings()
+    settings.setdict(
+        {
+            "ITEM_PIPELINES": {"example.pipelines.ExamplePipeline": 300, "scrapy_redis.pipelines.RedisPipeline": 400},
+            "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": 400},
+            "DOWNLOAD_DELAY": 1,
+            "REDIS_PARAMS": {"password": "from-the-project"},
+            "DOWNLOAD_HANDLERS": {"ftp": "my.FtpHandler"},
+        },
+        priority="project",
+    )
+    Addon().update_settings(settings)
+
+    def components(name: str) -> list[str]:
+        found = build_component_list(settings.getwithbase(name))
+        return [c if isinstance(c, str) else f"{c.__module__}.{c.__qualname__}" for c in found]
+
+    assert components("ITEM_PIPELINES") == [
+        "scraperq.pipelines.validate.ValidatePipeline",
+        "example.pipelines.ExamplePipeline",
+        "scrapy_redis.pipelines.RedisPipeline",
+        "scraperq.pipelines.store.StorePipeline",
+    ]
+    downloader = components("DOWNLOADER_MIDDLEWARES")
+    assert "scrapy.downloadermiddlewares.retry.RetryMiddleware" not in downloader
+    ours = [
+        "scraperq.middlewares.tasks.TaskStatusMiddleware",
+        "scraperq.middlewares.ssrf.SSRFGuardMiddleware",
+        "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware",
+        "scraperq.middlewares.retry.BackoffRetryMiddleware",
+    ]
+    assert [m for m in downloader if m in ours] == ours
+    spider_mws = components("SPIDER_MIDDLEWARES")
+    assert "scraperq.middlewares.scrapyredis.ScrapyRedisSpiderMiddleware" in spider_mws
+    assert settings["SCHEDULER"] == "scraperq.queue.scheduler.Scheduler"
+    assert settings["DUPEFILTER_CLASS"] == "scraperq.queue.dupefilter.TaskDupeFilter"
+    assert settings["TWISTED_DNS_RESOLVER"] == "scraperq.resolver.GuardedResolver"
+    assert settings.getfloat("SCRAPERQ_RETRY_BACKOFF") > 0
+    # The project's own choices stay: its settings, and a handler it named.
+    assert settings.getint("DOWNLOAD_DELAY") == 1
+    assert settings.getdict("REDIS_PARAMS") == {"password": "from-the-project"}
+    assert settings.getdict("DOWNLOAD_HANDLERS")["ftp"] == "my.FtpHandler"
+    assert settings.getdict("DOWNLOAD_HANDLERS")["file"] is None
