@@ -44,21 +44,29 @@ DROPPED_META = frozenset({"retry_times", "max_retry_times", "not_before", "_job"
 ATTRIBUTES = ("method", "encoding", "priority", "dont_filter", "flags", "cb_kwargs", "cookies", "callback", "errback")
 
 
+class NotPlainData(pickle.UnpicklingError):
+    """The pickle names something to look up or call."""
+
+
 class PlainDataUnpickler(pickle.Unpickler):
-    """Loads a pickle only if it needs no name: no class, no function, nothing to call."""
+    """Loads a pickle only if it needs no name: no class, no function, nothing to call.
+
+    Bytes need pickle protocol 3 or later (older protocols spell them as a call);
+    scrapy-redis writes the highest protocol.
+    """
 
     def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"it names {module}.{name}, and only plain data is read")
+        raise NotPlainData(f"it names {module}.{name}, and only plain data is read")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("it refers to a persistent object, and only plain data is read")
+        raise NotPlainData("it refers to a persistent object, and only plain data is read")
 
 
 def plain_loads(data: bytes) -> Any:
     """The plain data in ``data`` (BadInput, saying why, for anything else)."""
     try:
         value = PlainDataUnpickler(io.BytesIO(data)).load()
-    except pickle.UnpicklingError as exc:
+    except NotPlainData as exc:
         raise BadInput(f"not plain data: {exc}") from None
     except Exception as exc:  # truncated or garbled bytes: whatever the opcode reader trips on
         raise BadInput(f"not a pickle: {type(exc).__name__}: {exc}") from None
