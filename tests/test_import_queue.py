@@ -17,7 +17,7 @@ import pytest
 import redis
 import scrapy
 from scrapy.http import FormRequest
-from scrapy_redis.queue import FifoQueue, PriorityQueue
+from scrapy_redis.queue import FifoQueue, LifoQueue, PriorityQueue
 
 from scraperq.queue.entries import Entry
 from scraperq.queue.serialize import request_from_json
@@ -115,6 +115,25 @@ def test_a_fifo_queue_keeps_its_order_and_delete_source_removes_what_was_importe
     ]
     # Only the refused entry is left where it was.
     assert [pickle.loads(m)["url"] for m in client.lrange("old:feed", 0, -1)] == ["file:///etc/passwd"]
+
+
+def test_a_lifo_queue_is_imported_newest_first(sqlite_url: str, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    spider = Spider()
+    queue = LifoQueue(client, spider, "stack:%(spider)s")
+    for n in range(3):
+        queue.push(scrapy.Request(f"http://127.0.0.1:1/{n}"))
+    # The order scrapy-redis would pop them in, from a copy it pops.
+    client.copy("stack:generic", "stack:copy")
+    copy = LifoQueue(client, spider, "stack:copy")
+    popped = [copy.pop().url for _ in range(3)]
+    proc = scraperq(
+        sqlite_url, "import-queue", "--from-scrapy-redis", "generic", "--key", "stack:generic", "--lifo",
+        REDIS_URL=redis_url,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert popped == [f"http://127.0.0.1:1/{n}" for n in (2, 1, 0)]
+    assert [t["url"] for t in tasks_of(sqlite_url)] == popped
 
 
 @pytest.mark.parametrize(

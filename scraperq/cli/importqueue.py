@@ -2,7 +2,7 @@
 
 Reads ``SPIDER:requests`` as scrapy-redis left it (``--key`` for another name,
 ``SCHEDULER_QUEUE_KEY`` as scrapy-redis spells it): a sorted set (its default
-``PriorityQueue``) or a list (``FifoQueue``, or ``LifoQueue`` when
+``PriorityQueue``) or a list (``FifoQueue``, or ``LifoQueue`` with ``--lifo`` or when
 ``SCHEDULER_QUEUE_CLASS`` names it), in the order scrapy-redis would have popped
 it. Each pickled request is read with an unpickler that admits only plain data
 (:mod:`scraperq.queue.scrapyredisimport`), becomes a task (``tasks.source``
@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--from-scrapy-redis", dest="spider", required=True, metavar="SPIDER", help="the spider")
     parser.add_argument("--key", metavar="KEY", help="the scrapy-redis queue key (default: SPIDER:requests)")
+    parser.add_argument(
+        "--lifo", action="store_true", help="the old queue is a list of LifoQueue (SpiderStack): newest first"
+    )
     parser.add_argument("--delete-source", action="store_true", help="remove what was imported from the old keys")
     parser.add_argument("--batch", default="500", metavar="N", help="requests per transaction and push (500)")
     parser.set_defaults(handler=run)
@@ -66,10 +69,8 @@ def run(args: argparse.Namespace) -> int:
     names = {"spider": args.spider, "name": args.spider}
     source = args.key or str(settings.get("SCHEDULER_QUEUE_KEY") or "%(spider)s:requests") % names
     old_seen = str(settings.get("SCHEDULER_DUPEFILTER_KEY") or "%(spider)s:dupefilter") % names
-    lifo = (
-        "lifo" in str(settings.get("SCHEDULER_QUEUE_CLASS") or "").lower()
-        or "stack" in str(settings.get("SCHEDULER_QUEUE_CLASS") or "").lower()
-    )
+    queue_class = str(settings.get("SCHEDULER_QUEUE_CLASS") or "").lower()
+    lifo = args.lifo or "lifo" in queue_class or "stack" in queue_class
     allow = parse_allow_private(settings.get("SCRAPERQ_ALLOW_PRIVATE", "0"))
     client = queue_client(settings)
     try:
