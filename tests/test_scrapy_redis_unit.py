@@ -120,3 +120,25 @@ def test_anything_else_is_refused_without_running_it(value: Any) -> None:
 def test_truncated_bytes_are_refused_in_one_line() -> None:
     with pytest.raises(BadInput, match="^not a pickle: "):
         plain_loads(pickle.dumps({"url": "http://a/"})[:-3])
+
+
+def test_redis_batch_size_is_how_many_payloads_a_worker_takes_at_a_time() -> None:
+    spider = example_spider()
+    spider.redis_batch_size = 7
+    assert ScrapyRedisStartReader(spider, allow=True, max_bytes=65536).batch == 7
+
+
+def test_make_request_from_data_that_fails_or_makes_nothing_is_a_reason_not_a_crash() -> None:
+    spider = example_spider()
+
+    def broken(data: bytes) -> Any:
+        raise KeyError("id")
+
+    spider.make_request_from_data = broken
+    reader = ScrapyRedisStartReader(spider, allow=False, max_bytes=100)
+    with pytest.raises(BadInput, match=r"^make_request_from_data failed: KeyError: 'id'$"):
+        reader.read('{"url": "https://example.com/"}')
+    with pytest.raises(BadInput, match="larger than the limit"):
+        reader.read(json.dumps({"url": "https://example.com/" + "a" * 100}))
+    with pytest.raises(BadInput, match="blocked: 10.0.0.5 is a private address"):
+        READER.__class__(SPIDER, allow=False, max_bytes=65536).read('{"url": "http://10.0.0.5/"}')
