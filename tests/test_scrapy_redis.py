@@ -98,6 +98,10 @@ def test_a_redis_spider_takes_its_redis_key_under_a_lease_and_stores_results(
     )  # fmt: skip
     assert enqueued.returncode == 0, enqueued.stderr
     good.append(mockserver("/site/6.html"))
+    status = scraperq(
+        sqlite_url, "status", "--json", REDIS_URL=redis_url, SPIDER_MODULES='["scraperq.spiders", "example.spiders"]'
+    )
+    assert json.loads(status.stdout)["queues"]["myspider_redis"]["start_urls"] == len(good) + len(bad)
     worker = ScrapyRedisWorker("myspider_redis", in_this_project(sqlite_url, redis_url), extra=IN_THIS_PROJECT)
     workers.append(worker)
     tasks = wait_for_final_tasks(sqlite_url, len(good))

@@ -120,9 +120,6 @@ def check_spider(settings: Any, name: str) -> Any:
 
 def spider_start_key(spidercls: Any, name: str, settings: Any) -> str:
     """Where the spider's workers take payloads: a scrapy-redis spider's own ``redis_key``, else ``NAME:start_urls``."""
-    from scrapy_redis.spiders import RedisMixin
+    from scraperq.queue.startreader import class_start_key
 
-    template = settings.get("REDIS_START_URLS_KEY")
-    if isinstance(spidercls, type) and issubclass(spidercls, RedisMixin) and spidercls.redis_key:
-        template = spidercls.redis_key
-    return start_urls_key(name, template)
+    return class_start_key(spidercls, name) or start_urls_key(name, settings.get("REDIS_START_URLS_KEY"))

@@ -56,6 +56,13 @@ def start_key_of(spider: Any) -> str | None:
     return None
 
 
+def class_start_key(spidercls: Any, name: str) -> str | None:
+    """The start key a spider class names (``redis_key``, for the CLI's look before any crawl), or None."""
+    if isinstance(spidercls, type) and issubclass(spidercls, RedisMixin) and spidercls.redis_key:
+        return str(spidercls.redis_key) % {"name": name}
+    return None
+
+
 @dataclass(frozen=True)
 class ReadPayload(StartPayload):
     """A payload read by :class:`ScrapyRedisStartReader`, with the requests the spider made from it."""
