@@ -323,6 +323,10 @@ def test_the_example_project_deployed_to_scrapyd_runs_as_a_worker_on_the_ledger(
             "SELECT spider, status FROM job_runs WHERE scrapyd_job_id = %s", [answer["jobid"]]
         ).fetchall()
     assert [(r["spider"], r["status"]) for r in runs] == [("myspider_redis", "running")]
+    # Leave the shared nodes as they were: the worker stopped, the project gone.
+    node.call("cancel.json", project="example", job=answer["jobid"])
+    wait_for(lambda: node.call("daemonstatus.json")["running"] == 0, timeout=60, message="the worker to stop")
+    assert node.call("delproject.json", project="example")["status"] == "ok"
 
 
 def test_the_addon_adds_scraperq_around_the_projects_own_components_in_their_order(
