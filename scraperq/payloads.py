@@ -306,7 +306,7 @@ def enqueue_urls(
                 pipe.lpush(key, *payloads[first : first + LPUSH_CHUNK])
             pipe.execute()
         except redis.RedisError as exc:  # the tasks must not stay pending for ever
-            _mark_unqueued(db, new, f"could not be queued: {type(exc).__name__}: {exc}")
+            mark_unqueued(db, new, f"could not be queued: {type(exc).__name__}: {exc}")
             raise StorageUnavailable(
                 f"Redis refused the URLs after {len(ids)} of {len(urls)} were queued: {exc}"
             ) from None
@@ -323,7 +323,7 @@ def payload_texts(urls: Sequence[str], task_ids: Sequence[int], priority: int = 
     return [f'{{"url":{dumps(url)},"task_id":{int(task_id)}{tail}' for url, task_id in zip(urls, task_ids, strict=True)]
 
 
-def _mark_unqueued(db: Database, task_ids: list[int], error: str) -> None:
+def mark_unqueued(db: Database, task_ids: list[int], error: str) -> None:
     with db.transaction() as cur:
         for task_id in task_ids:
             mark_failed(cur, task_id, 0, error, utcnow())

@@ -172,6 +172,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scraperq.rendering.middleware.RenderMiddleware": 580,
 }
 SPIDER_MIDDLEWARES = {
+    # Spiders written for scrapy-redis: their redis_key is read under leases (scraperq/middlewares/scrapyredis.py).
+    "scraperq.middlewares.scrapyredis.ScrapyRedisSpiderMiddleware": 40,
     "scraperq.middlewares.tasks.TaskSpiderMiddleware": 50,
     # Only-new crawls: drops requests for pages stored before (off unless asked for).
     "scraperq.onlynew.OnlyNewMiddleware": 60,

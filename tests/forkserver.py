@@ -196,6 +196,9 @@ def run_child(request: dict[str, Any]) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
+    # A fresh interpreter puts PYTHONPATH's folders after its own first entry: so does the child.
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+    sys.path[1:1] = extra
     args = request["args"]
     if "module" in request:  # python -m MODULE ARGS: the folder it runs in first on sys.path
         sys.argv = ["-m", *args]

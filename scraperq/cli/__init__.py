@@ -28,6 +28,7 @@ from scraperq.errors import ConfigError, ScraperqError
 COMMAND_MODULES = (
     "scraperq.cli.migrate",
     "scraperq.cli.enqueue",
+    "scraperq.cli.importqueue",
     "scraperq.cli.tasks",
     "scraperq.cli.results",
     "scraperq.cli.purge",

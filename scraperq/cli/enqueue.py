@@ -4,8 +4,9 @@ Every URL is checked first (scheme, host, addresses ``SCRAPERQ_ALLOW_PRIVATE``
 blocks): one bad URL is a one-line error and nothing is queued, unless
 ``--skip-invalid`` says to queue the others and report it. A URL given twice is
 queued once. Then each URL gets a ``tasks`` row and a JSON payload ``{"url",
-"task_id", "priority"?}`` in ``SPIDER:start_urls`` (:func:`scraperq.payloads.enqueue_urls`:
-COPY on PostgreSQL and pipelined ``LPUSH``, 10,000 URLs a step), and the task
+"task_id", "priority"?}`` in ``SPIDER:start_urls`` (or the ``redis_key`` of a
+spider written for scrapy-redis; :func:`scraperq.payloads.enqueue_urls`: COPY
+on PostgreSQL and pipelined ``LPUSH``, 10,000 URLs a step), and the task
 ids are printed, one per line, in the order of the URLs (a repeated URL repeats
 its id), to standard output or ``--ids-output FILE``.
 
@@ -81,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
                 f"no valid URLs: {refused[0]}" + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
             )
         raise BadInput("no URLs: give them as arguments or with --file F (or --file - for standard input)")
-    check_spider(settings, args.spider)
+    spidercls = check_spider(settings, args.spider)
     client = queue_client(settings)
     try:
         with open_db() as db, progress_bar(len(unique)) as bar:
-            key = start_urls_key(args.spider, settings.get("REDIS_START_URLS_KEY"))
+            key = spider_start_key(spidercls, args.spider, settings)
             ids = enqueue_urls(db, client, unique, spider=args.spider, priority=priority, key=key, progress=bar.update)
     finally:
         client.close()
@@ -153,9 +154,19 @@ def parse_priority(text: str) -> int:
     return value
 
 
-def check_spider(settings: Any, name: str) -> None:
+def check_spider(settings: Any, name: str) -> Any:
+    """The spider's class; BadInput naming the project's spiders when it has none of that name."""
     from scrapy.spiderloader import get_spider_loader
 
-    known = get_spider_loader(settings).list()
+    loader = get_spider_loader(settings)
+    known = loader.list()
     if name not in known:
         raise BadInput(f"unknown spider {name!r}: this project has {', '.join(sorted(known)) or 'no spiders'}")
+    return loader.load(name)
+
+
+def spider_start_key(spidercls: Any, name: str, settings: Any) -> str:
+    """Where the spider's workers take payloads: a scrapy-redis spider's own ``redis_key``, else ``NAME:start_urls``."""
+    from scraperq.queue.startreader import class_start_key
+
+    return class_start_key(spidercls, name) or start_urls_key(name, settings.get("REDIS_START_URLS_KEY"))

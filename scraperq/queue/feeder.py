@@ -1,10 +1,12 @@
 """A worker's side of ``NAME:start_urls``: payloads become tasks and queued requests.
 
 Payloads are taken in batches into the worker's held hash (so a worker killed
-half-way loses none), checked (:func:`scraperq.payloads.parse_payload`), given a
-``tasks`` row (once, by token: :mod:`scraperq.queue.taskrows`) unless they name
-one, made into the spider's start request (``spider.start_request(url, **meta)``,
-with the payload's priority) and queued in ``NAME:requests`` in the same step
+half-way loses none), read by the spider's reader (:mod:`scraperq.queue.startreader`:
+scraperq's format, checked by :func:`scraperq.payloads.parse_payload`, or scrapy-redis'
+for spiders written for it), given a ``tasks`` row (once, by token:
+:mod:`scraperq.queue.taskrows`) unless they name one, made into the spider's start
+requests (``spider.start_request(url, **meta)``, with the payload's priority, or the
+spider's ``make_request_from_data``) and queued in ``NAME:requests`` in the same step
 that settles the payload. Every batch is queued in one step, so priorities
 among the payloads taken together are honoured from the first request on.
 
@@ -26,7 +28,8 @@ Settings: ``SCRAPERQ_ALLOW_PRIVATE``, ``SCRAPERQ_MAX_PAYLOAD_BYTES``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +38,12 @@ from twisted.internet import task, threads
 
 from scraperq.errors import BadInput, StorageUnavailable
 from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
-from scraperq.payloads import StartPayload, parse_allow_private, parse_payload
+from scraperq.payloads import DEFAULT_MAX_PAYLOAD_BYTES, StartPayload, parse_allow_private, parse_payload
 from scraperq.queue import defaults
 from scraperq.queue.entries import Entry
-from scraperq.queue.redisqueue import PushItem, dead_letter
+from scraperq.queue.redisqueue import SEEN_CHECK, SEEN_RECORD, PushItem, dead_letter
 from scraperq.queue.serialize import UnserializableRequest
+from scraperq.queue.startreader import reader_for
 from scraperq.queue.taskrows import TaskState, create_tasks_once, task_states
 from scraperq.storage.tasks import NewTask
 
@@ -77,7 +81,8 @@ class StartFeeder:
         self.stats = scheduler.stats
         self.allow = allow
         self.max_bytes = max_bytes
-        self.batch = max(1, batch)
+        self.reader = reader_for(scheduler.spider, allow=allow, max_bytes=max_bytes)
+        self.batch = max(1, self.reader.batch or batch)
         self.backlog = max(1, backlog)
         self._retry: list[Entry] = []  # taken, not yet queued or dead-lettered (Redis or the database was away)
         self._stopped = False
@@ -149,7 +154,7 @@ class StartFeeder:
         # Each payload is checked, given its task and made into a request on its own: whatever
         # one payload does (bad input, or an error nobody foresaw) sends that one to NAME:dead
         # and holds back none of the others taken with it.
-        parsed, refusals = check_entries(entries, allow=self.allow, max_bytes=self.max_bytes)
+        parsed, refusals = check_entries(entries, read=self.reader.read)
         letters = [(entry, self._letter(raw, reason, entry)) for entry, raw, reason in refusals]
         created: dict[str, int] = {}
         states: dict[int, TaskState] = {}
@@ -174,7 +179,7 @@ class StartFeeder:
         for entry, token, payload in parsed:
             try:
                 task_id = self._task_for(payload, token, created, states)
-                pushes.append(self._push_item(entry, payload, task_id))
+                pushes.extend(self._push_items(entry, payload, task_id))
             except BadInput as exc:
                 letters.append((entry, self._letter(payload_text(entry), str(exc), entry)))
             except Exception as exc:
@@ -204,18 +209,20 @@ class StartFeeder:
             raise BadInput(f"task {payload.task_id} is already {state.status}")
         return payload.task_id
 
-    def _push_item(self, entry: Entry, payload: StartPayload, task_id: int) -> PushItem:
-        try:
-            request = self.spider.start_request(payload.url, **payload.meta)
-        except (BadInput, TypeError, ValueError) as exc:
-            raise BadInput(f"the spider refused it: {exc}") from None
-        request.priority = payload.priority
-        request.meta[TASK_ID] = task_id
-        request.meta[TASK_ROOT] = True
-        try:
-            return self.scheduler.push_item(request, handoff=entry)
-        except UnserializableRequest as exc:
-            raise BadInput(f"its request cannot be queued: {exc}") from None
+    def _push_items(self, entry: Entry, payload: StartPayload, task_id: int) -> list[PushItem]:
+        items = []
+        for n, request in enumerate(self.reader.requests(payload)):
+            request.meta[TASK_ID] = task_id
+            request.meta[TASK_ROOT] = True
+            try:
+                # The first settles the payload; the others (a spider may make several from
+                # one) are checked against the task's seen-set, so a payload delivered again
+                # after a crash does not queue them twice.
+                item = self.scheduler.push_item(request, handoff=entry if n == 0 else None)
+            except UnserializableRequest as exc:
+                raise BadInput(f"its request cannot be queued: {exc}") from None
+            items.append(item if n == 0 or item.seen_mode != SEEN_RECORD else replace(item, seen_mode=SEEN_CHECK))
+        return items
 
     def _letter(self, payload: str, reason: str, entry: Entry) -> str:
         logger.warning("Start payload %r goes to %s: %s", payload[:200], self.queue.keys.dead, reason)
@@ -228,10 +235,17 @@ class StartFeeder:
 
 
 def check_entries(
-    entries: Sequence[Entry], *, allow: Any, max_bytes: int
+    entries: Sequence[Entry],
+    *,
+    allow: Any = False,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    read: Callable[[str], StartPayload] | None = None,
 ) -> tuple[list[Parsed], list[tuple[Entry, str, str]]]:
-    """The start entries whose payloads pass :func:`~scraperq.payloads.parse_payload`, and
+    """The start entries whose payloads pass ``read`` (the spider's reader; by default
+    :func:`~scraperq.payloads.parse_payload` with ``allow`` and ``max_bytes``), and
     ``(entry, payload, reason)`` for each of the others. Raises nothing for any payload."""
+    if read is None:
+        read = partial(parse_payload, allow=allow, max_bytes=max_bytes)
     parsed: list[Parsed] = []
     refused: list[tuple[Entry, str, str]] = []
     for entry in entries:
@@ -241,7 +255,7 @@ def check_entries(
             refused.append((entry, entry.body, f"not a start entry: {_error(exc)}"))
             continue
         try:
-            parsed.append((entry, token, parse_payload(raw, allow=allow, max_bytes=max_bytes)))
+            parsed.append((entry, token, read(raw)))
         except BadInput as exc:
             refused.append((entry, raw, str(exc)))
         except Exception as exc:

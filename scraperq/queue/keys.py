@@ -1,7 +1,8 @@
 """The Redis key names of one spider's queue (templates in :mod:`scraperq.queue.defaults`).
 
 Settings: ``REDIS_START_URLS_KEY``, ``SCHEDULER_QUEUE_KEY``, ``SCHEDULER_DUPEFILTER_KEY``
-(scrapy-redis' names; the other keys derive from the spider name).
+(scrapy-redis' names; the other keys derive from the spider name). A spider written
+for scrapy-redis names its own start key in ``redis_key`` (:mod:`scraperq.queue.startreader`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class QueueKeys:
     sequence: str
 
     @classmethod
-    def for_spider(cls, spider: str, settings: Any = None) -> QueueKeys:
+    def for_spider(cls, spider: str, settings: Any = None, *, start_urls: str | None = None) -> QueueKeys:
         def setting(name: str, default: str) -> str:
             value = settings.get(name) if settings is not None else None
             return str(value or default)
@@ -34,7 +35,7 @@ class QueueKeys:
         names = {"spider": spider, "name": spider}
         return cls(
             spider=spider,
-            start_urls=setting("REDIS_START_URLS_KEY", defaults.START_URLS_KEY) % names,
+            start_urls=start_urls or setting("REDIS_START_URLS_KEY", defaults.START_URLS_KEY) % names,
             requests=setting("SCHEDULER_QUEUE_KEY", defaults.QUEUE_KEY) % names,
             dupefilter=setting("SCHEDULER_DUPEFILTER_KEY", defaults.DUPEFILTER_KEY) % names,
             dead=defaults.DEAD_KEY % names,

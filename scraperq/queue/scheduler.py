@@ -88,6 +88,7 @@ from scraperq.queue.redisqueue import (
     dead_letter,
 )
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
+from scraperq.queue.startreader import start_key_of
 from scraperq.queue.tracking import HeldEntries
 from scraperq.storage.connection import redact_url
 
@@ -206,7 +207,7 @@ class RedisScheduler(BaseScheduler):
         self.store = CrawlStore.for_crawler(self.crawler)
         self.queue = RedisQueue(
             self.client,
-            QueueKeys.for_spider(spider.name, self.crawler.settings),
+            QueueKeys.for_spider(spider.name, self.crawler.settings, start_urls=start_key_of(spider)),
             lease_seconds=self.lease_seconds,
             max_deliveries=self.max_deliveries,
             seen_ttl=self.seen_ttl,

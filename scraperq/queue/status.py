@@ -12,6 +12,7 @@ from scraperq.errors import StorageUnavailable
 from scraperq.queue.connection import REDIS_DOWN_ERRORS, client_from_settings, describe_error, redis_url
 from scraperq.queue.keys import QueueKeys
 from scraperq.queue.redisqueue import QueueSizes, RedisQueue
+from scraperq.queue.startreader import class_start_key
 from scraperq.storage.connection import redact_url
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ def queue_section(ctx: StatusContext) -> list[StatusLine]:
     except StorageUnavailable as exc:
         return [StatusLine("redis", f"unreachable: {exc}")]
     try:
-        queues = {spider: sizes for spider in spider_names(ctx.settings) if (sizes := _sizes(client, spider, ctx))}
+        spiders = spider_classes(ctx.settings)
+        queues = {name: sizes for name, cls in spiders.items() if (sizes := _sizes(client, name, cls, ctx))}
     except REDIS_DOWN_ERRORS as exc:
         return [StatusLine("redis", f"unreachable: {redact_url(url)}: {describe_error(exc)}")]
     finally:
@@ -41,8 +43,10 @@ def queue_section(ctx: StatusContext) -> list[StatusLine]:
     ]
 
 
-def _sizes(client: object, spider: str, ctx: StatusContext) -> QueueSizes | None:
-    sizes = RedisQueue(client, QueueKeys.for_spider(spider, ctx.settings)).sizes()  # type: ignore[arg-type]
+def _sizes(client: object, spider: str, spidercls: object, ctx: StatusContext) -> QueueSizes | None:
+    # A spider written for scrapy-redis takes its start payloads from its own redis_key.
+    keys = QueueKeys.for_spider(spider, ctx.settings, start_urls=class_start_key(spidercls, spider))
+    sizes = RedisQueue(client, keys).sizes()  # type: ignore[arg-type]
     return sizes if any(asdict(sizes).values()) else None
 
 
@@ -58,7 +62,9 @@ def describe(sizes: QueueSizes) -> str:
     return ", ".join(parts)
 
 
-def spider_names(settings: object) -> list[str]:
+def spider_classes(settings: object) -> dict[str, object]:
+    """Every spider of the project by name, in name order, with its class."""
     from scrapy.spiderloader import get_spider_loader
 
-    return sorted(get_spider_loader(settings).list())  # type: ignore[arg-type]
+    loader = get_spider_loader(settings)  # type: ignore[arg-type]
+    return {name: loader.load(name) for name in sorted(loader.list())}
