@@ -139,3 +139,50 @@ def check_meta(meta: Any) -> dict[str, Any]:
         if problem is not None:
             raise BadInput(f"payload meta {key!r} {problem}")
     return meta
+
+
+# Request.meta keys that Scrapy, scrapy-playwright or scraperq read. A scrapy-redis payload's meta
+# may set them only as scraperq's own payloads may (the allowlist above, by its rules); its other keys are the spider's own bookkeeping, which scrapy-redis' format
+# carries and nothing else reads.
+FRAMEWORK_META = frozenset(
+    {
+        "proxy",
+        "_auth_proxy",
+        "bindaddress",
+        "download_maxsize",
+        "download_warnsize",
+        "download_latency",
+        "download_slot",
+        "dont_obey_robotstxt",
+        "dont_filter",
+        "dont_merge_cookies",
+        "retry_times",
+        "max_retry_times",
+        "redirect_times",
+        "redirect_urls",
+        "redirect_reasons",
+        "not_before",
+        "cookiejar",
+        "ftp_user",
+        "ftp_password",
+        "referrer_policy",
+        "is_start_request",
+        "allow_offsite",
+        "_job",
+    }
+)
+
+
+def read_by_framework(key: str) -> bool:
+    """Whether Scrapy, scrapy-playwright or scraperq read this Request.meta key."""
+    return (
+        key in ALLOWED or key in RESERVED or key in FRAMEWORK_META or key.startswith(("playwright", "download_", "_"))
+    )
+
+
+def check_spider_meta(meta: object) -> dict[str, Any]:
+    """A scrapy-redis payload's meta: the framework's keys by the allowlist, the spider's own keys as given."""
+    if not isinstance(meta, dict) or not all(isinstance(key, str) for key in meta):
+        raise BadInput("payload meta is not a JSON object")
+    check_meta({key: value for key, value in meta.items() if read_by_framework(key)})
+    return meta

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scraperq.errors import BadInput
-from scraperq.payloads import UNSAFE_META
+from scraperq.payload_meta import read_by_framework
 from scraperq.queue.scrapyredisimport import plain_loads
 from scraperq.queue.startreader import OWN_KEYS, ScrapyRedisStartReader
 from tests.helpers import ROOT
@@ -47,9 +47,7 @@ scalars = st.one_of(st.integers(-1000, 1000), st.text(max_size=10), st.booleans(
 payloads = st.fixed_dictionaries(
     {"url": st.sampled_from(["http://127.0.0.1:1/", "https://example.com/a?b=c", "http://example.org/ü"])},
     optional={
-        "meta": st.dictionaries(
-            names.filter(lambda k: k not in UNSAFE_META and not k.startswith("playwright")), scalars
-        ),
+        "meta": st.dictionaries(names.filter(lambda k: not read_by_framework(k)), scalars),
         "method": st.sampled_from(["get", "POST", "put"]),
         "form": st.dictionaries(names.filter(lambda k: k not in ("url", "meta", "method", *OWN_KEYS)), names),
     },

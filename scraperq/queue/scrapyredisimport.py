@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scraperq.errors import BadInput
-from scraperq.payloads import UNSAFE_META, AllowPrivate, check_start_url
+from scraperq.payload_meta import check_spider_meta
+from scraperq.payloads import AllowPrivate, check_start_url
 from scraperq.queue.serialize import LOCAL_META_KEYS
 
 PLAIN = (dict, list, tuple, str, bytes, int, float, bool, type(None))
@@ -118,9 +119,7 @@ def imported_request(raw: bytes, *, allow: AllowPrivate) -> ImportedRequest:
     if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
         raise BadInput("request meta is not a dict of names")
     meta = {k: v for k, v in meta.items() if k not in DROPPED_META}
-    unsafe = sorted(k for k in meta if k in UNSAFE_META or (k.startswith("playwright_")))
-    if unsafe:
-        raise BadInput(f"request meta sets {unsafe[0]!r}, which would bypass a safety setting")
+    meta = check_spider_meta(meta)
     data: dict[str, Any] = {"url": url}
     for name in ATTRIBUTES:
         value = d.get(name)

@@ -30,56 +30,11 @@ from scrapy import Request
 from scrapy_redis.spiders import RedisMixin
 
 from scraperq.errors import BadInput, first_line
-from scraperq.payload_meta import ALLOWED, RESERVED, check_meta
+from scraperq.payload_meta import check_spider_meta
 from scraperq.payloads import MAX_PRIORITY, AllowPrivate, StartPayload, check_start_url, parse_payload
 
 # Keys of a scrapy-redis JSON payload that scraperq reads itself.
 OWN_KEYS = ("task_id", "priority")
-# Request.meta keys that Scrapy, scrapy-playwright or scraperq read. A scrapy-redis payload's meta
-# may set them only as scraperq's own payloads may (the allowlist of scraperq.payload_meta, by
-# its rules); its other keys are the spider's own bookkeeping, which scrapy-redis' format
-# carries and nothing else reads.
-FRAMEWORK_META = frozenset(
-    {
-        "proxy",
-        "_auth_proxy",
-        "bindaddress",
-        "download_maxsize",
-        "download_warnsize",
-        "download_latency",
-        "download_slot",
-        "dont_obey_robotstxt",
-        "dont_filter",
-        "dont_merge_cookies",
-        "retry_times",
-        "max_retry_times",
-        "redirect_times",
-        "redirect_urls",
-        "redirect_reasons",
-        "not_before",
-        "cookiejar",
-        "ftp_user",
-        "ftp_password",
-        "referrer_policy",
-        "is_start_request",
-        "allow_offsite",
-        "_job",
-    }
-)
-
-
-def check_spider_meta(meta: object) -> dict[str, Any]:
-    """A scrapy-redis payload's meta: the framework's keys by the allowlist, the spider's own keys as given."""
-    if not isinstance(meta, dict):
-        raise BadInput("payload meta is not a JSON object")
-    read_by_framework = ALLOWED.keys() | set(RESERVED) | FRAMEWORK_META
-    framework = {
-        key: value
-        for key, value in meta.items()
-        if key in read_by_framework or key.startswith(("playwright", "download_", "_"))
-    }
-    check_meta(framework)
-    return meta
 
 
 def is_scrapy_redis_spider(spider: Any) -> bool:
