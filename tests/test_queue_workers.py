@@ -54,10 +54,12 @@ class Worker:
         return None
 
     def wait_ready(self) -> str:
+        """Registered, and the queue checked against the database (it has an epoch: see rebuild.py)."""
+
         def ready() -> str | None:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited early:\n{self.output()}")
-            return self.id
+            return self.id if self.redis.exists(f"{SPIDER}:epoch") else None
 
         return wait_for(ready, timeout=60, message="the worker to register")
 

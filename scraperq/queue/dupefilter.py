@@ -89,6 +89,10 @@ class TaskDupeFilter(BaseDupeFilter):
             for old in list(islice(self._remembered, REMEMBERED // 2)):
                 del self._remembered[old]
 
+    def forget(self) -> None:
+        """Forget what this worker queued (the seen-set it was in is gone)."""
+        self._remembered.clear()
+
     def request_seen(self, request: Request) -> bool:
         """In-process check (the local scheduler); the Redis scheduler checks in Redis."""
         key = self.seen_key(request)

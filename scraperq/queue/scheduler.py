@@ -78,6 +78,7 @@ from scraperq.queue.guard import RedisGuard, upkeep_loop
 from scraperq.queue.keys import QueueKeys
 from scraperq.queue.leases import LeaseKeeper
 from scraperq.queue.local import DelayingScheduler
+from scraperq.queue.rebuild import QueueRebuild
 from scraperq.queue.redisqueue import (
     SEEN_CHECK,
     SEEN_IGNORE,
@@ -156,6 +157,7 @@ class RedisScheduler(BaseScheduler):
         self.store: CrawlStore
         self.feeder: StartFeeder
         self.leases: LeaseKeeper
+        self.rebuild: QueueRebuild
         self.worker_mode = False
         self.closing = False
         self.held = HeldEntries()
@@ -222,6 +224,7 @@ class RedisScheduler(BaseScheduler):
         if not isinstance(getattr(slot, "inprogress", None), set) or not hasattr(slot, "nextcall"):
             raise ConfigError("this Scrapy version does not expose the engine's requests in progress")
         self.feeder = StartFeeder.from_scheduler(self)
+        self.rebuild = QueueRebuild.from_scheduler(self)
         self.leases = LeaseKeeper(self)
         self.queue.heartbeat()
         self.crawler.signals.connect(self._response_received, signal=signals.response_received)
@@ -305,13 +308,24 @@ class RedisScheduler(BaseScheduler):
             return self.df.remembered(self.df.seen_key(request))
         return bool(self.df.request_seen(request))
 
-    def push_item(self, request: Request, *, handoff: Entry | None = None) -> PushItem:
-        """``request`` as the push script takes it (raises UnserializableRequest)."""
+    def push_item(self, request: Request, *, handoff: Entry | None = None, seen_mode: str | None = None) -> PushItem:
+        """``request`` as the push script takes it (raises UnserializableRequest).
+
+        A task's own request is queued once per task, ``dont_filter`` or not, unless it
+        replaces an attempt of itself (a retry, a redirect): a rebuild of the queue
+        and the start payload or crawl that queues it too then make one entry.
+        """
         body = request_to_json(request, self.spider)
-        seen_mode, fingerprint, bucket = SEEN_IGNORE, 0, 0
-        if isinstance(self.df, TaskDupeFilter):
+        fingerprint, bucket = 0, 0
+        if not isinstance(self.df, TaskDupeFilter):
+            seen_mode = SEEN_IGNORE
+        else:
             key = self.df.seen_key(request)
-            seen_mode = SEEN_RECORD if request.dont_filter else SEEN_CHECK
+            if seen_mode is None:
+                again = request.dont_filter and not (
+                    request.meta.get(TASK_ROOT) and (handoff is None or handoff.kind == START)
+                )
+                seen_mode = SEEN_RECORD if again else SEEN_CHECK
             fingerprint, bucket = key.fingerprint, key.bucket
             self.df.remember(key)  # in the seen-set once this push is through
         due = request.meta.get(NOT_BEFORE)
@@ -461,6 +475,11 @@ class RedisScheduler(BaseScheduler):
             known.update(releases)
             known.update(item.handoff.id for item in pushes if item.handoff is not None)
         return known
+
+    def forget_seen(self) -> None:
+        """Redis lost the queue: the links this worker remembers as queued are not any more."""
+        if isinstance(self.df, TaskDupeFilter):
+            self.df.forget()
 
     def count(self, stat: str, value: int = 1) -> None:
         if value and self.stats is not None:
