@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 
+from scraperq.redisclient import sync_client
 from scraperq.storage import open_database
 from scraperq.storage.results import count_results, iter_results
 from scraperq.storage.tasks import list_tasks
@@ -44,7 +45,7 @@ class Worker:
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115 - open for the process's lifetime
         self.proc = spawn(args, crawl_env(db_url, REDIS_URL=redis_url), stdout=self._log, stderr=subprocess.STDOUT)
-        self.redis = redis.Redis.from_url(redis_url)
+        self.redis = sync_client(redis_url)  # a server or a Sentinel set
 
     @property
     def id(self) -> str | None:

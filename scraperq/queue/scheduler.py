@@ -100,6 +100,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1  # how often finished entries are settled and buffered writes sent
+SEQUENCE_LEAP = 2**24  # more entries than a replica can lag behind; 2**24 such leaps fit in an entry id
 
 
 @dataclass
@@ -151,7 +152,7 @@ class RedisScheduler(BaseScheduler):
         self.poll_seconds = max(0.05, poll_seconds)
         self.seen_ttl = seen_ttl
         self.dead_max = dead_max
-        self.guard = RedisGuard(redact_url(redis_url(crawler.settings) or ""), crawler.stats)
+        self.guard = RedisGuard(redact_url(redis_url(crawler.settings) or ""), crawler.stats, on_back=self._redis_back)
         self.queue: RedisQueue
         self.spider: Spider
         self.store: CrawlStore
@@ -475,6 +476,14 @@ class RedisScheduler(BaseScheduler):
             known.update(releases)
             known.update(item.handoff.id for item in pushes if item.handoff is not None)
         return known
+
+    def _redis_back(self) -> None:
+        """Redis answers again, maybe as another server: a replica promoted by Sentinel may lag
+        behind the primary that failed, and then what this worker pushed last is not in it.
+        So it forgets the links it remembers as queued, and moves the entry sequence on so
+        that no new entry takes the id of one this worker still has in hand."""
+        self.forget_seen()
+        self.guard.call(partial(self.client.incrby, self.queue.keys.sequence, SEQUENCE_LEAP))
 
     def forget_seen(self) -> None:
         """Redis lost the queue: the links this worker remembers as queued are not any more."""

@@ -294,7 +294,7 @@ return {redis.call('ZADD', KEYS[1], now() + tonumber(ARGV[1]), ARGV[2]), redis.c
 REBUILD_LOCK = r"""
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('INCRBY', KEYS[2], 4294967296)
+  redis.call('INCRBY', KEYS[2], 16777216)
   return 1
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
