@@ -328,7 +328,8 @@ class RedisScheduler(BaseScheduler):
                 )
                 seen_mode = SEEN_RECORD if again else SEEN_CHECK
             fingerprint, bucket = key.fingerprint, key.bucket
-            self.df.remember(key)  # in the seen-set once this push is through
+            if not request.meta.get(TASK_ROOT):  # a task's own page is met once: remembering it only costs memory
+                self.df.remember(key)  # in the seen-set once this push is through
         due = request.meta.get(NOT_BEFORE)
         return PushItem(
             body=body,
