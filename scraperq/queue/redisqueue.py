@@ -344,6 +344,10 @@ class RedisQueue:
 
     # -- rebuilding from the database (see rebuild.py) ------------------------------------
 
+    def epoch(self) -> str | None:
+        value = self.client.get(self.keys.epoch)
+        return _text(value) if value else None
+
     def lock_rebuild(self, lease_seconds: float) -> bool:
         """Take or renew the rebuild lock; False when another worker has it or the rebuild is done."""
         keys = [self.keys.rebuild_lock, self.keys.sequence, self.keys.epoch]

@@ -577,6 +577,12 @@ class RedisScheduler(BaseScheduler):
         if counts is None:
             return True  # cannot tell while Redis is away: keep waiting
         self._own_checked = now
+        if not any(counts.values()):
+            # Drained, or lost: a Redis that lost the queue also says nothing is left.
+            epoch = self.guard.call(self.queue.epoch)
+            if epoch is None or epoch != self.rebuild.epoch:
+                self.rebuild.check(epoch)
+                return True  # until the rebuild has queued them again (or found them ended)
         self._own_tasks = {t for t, n in counts.items() if n > 0}
         self._own_pending = bool(self._own_tasks)
         return self._own_pending
