@@ -31,7 +31,7 @@ from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from scheduler.api import dashboard, metrics, results, runs, schedules, system, tasks
+from scheduler.api import dashboard, dead, metrics, results, runs, schedules, system, tasks
 from scheduler.api.context import ApiContext
 from scheduler.api.http import MAX_ID, ApiError, error_response, read_json_object
 from scheduler.service import FieldError
@@ -76,6 +76,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/schedules/{name}/run", "POST", schedules.run_now),
     Route("/api/jobs", "GET", runs.job_listing),
     Route("/api/nodes", "GET", runs.node_listing),
+    Route("/api/dead", "GET", dead.listing),
+    Route("/api/dead", "POST", dead.act, takes_body=True),
 )
 
 # What a scraperq error means for an HTTP client (see scheduler.api.http for the rules).

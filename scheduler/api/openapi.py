@@ -12,6 +12,7 @@ import copy
 import functools
 from typing import Any
 
+from scheduler.api import dead
 from scheduler.api.http import MAX_ID
 from scheduler.api.results import MEDIA_TYPES
 from scheduler.api.tasks import MAX_LIMIT, MAX_URLS
@@ -309,6 +310,62 @@ SCHEMAS: dict[str, Schema] = {
             "error": _nullable(_TEXT),
         },
     },
+    "DeadLetter": {
+        "type": "object",
+        "required": ["id", "spider", "payload", "reason", "requeueable"],
+        "properties": {
+            "id": dict(_TEXT, pattern=dead.ID_PATTERN, description="Stable while the letter is stored."),
+            "spider": _TEXT,
+            "payload": dict(_TEXT, description="What arrived (its first 2,000 characters; bytes not UTF-8 as \\xff)."),
+            "reason": dict(_TEXT, description="Why it was refused."),
+            "worker": dict(_TEXT, description="The worker that refused it."),
+            "at": dict(_TEXT, description="When, ISO 8601."),
+            "payload_bytes": dict(_INT, description="The full size, when the payload was cut."),
+            "deliveries": _INT,
+            "requeueable": {"type": "boolean", "description": "false when only part of the payload was kept."},
+        },
+    },
+    "DeadList": {
+        "type": "object",
+        "required": ["dead", "next_offset"],
+        "properties": {
+            "dead": {"type": "array", "items": _ref("DeadLetter")},
+            "next_offset": _nullable(dict(_INT, description="Pass as `offset` for the next page; null on the last.")),
+        },
+    },
+    "DeadAction": {
+        "type": "object",
+        "required": ["action"],
+        "additionalProperties": False,
+        "properties": {
+            "action": {"type": "string", "enum": list(dead.ACTIONS)},
+            "spider": dict(_TEXT, description="Only this spider's letters; every spider's when left out."),
+            "ids": {
+                "type": "array",
+                "maxItems": dead.MAX_IDS,
+                "items": dict(_TEXT, pattern=dead.ID_PATTERN),
+                "description": "Only these letters; all when left out.",
+            },
+        },
+    },
+    "DeadDone": {
+        "type": "object",
+        "required": ["action", "done", "by_spider", "skipped", "missing"],
+        "properties": {
+            "action": {"type": "string", "enum": list(dead.ACTIONS)},
+            "done": dict(_INT, description="Letters requeued or purged."),
+            "by_spider": {"type": "object", "additionalProperties": _INT},
+            "skipped": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "spider", "reason"],
+                    "properties": {"id": _TEXT, "spider": _TEXT, "reason": _TEXT},
+                },
+            },
+            "missing": {"type": "array", "items": _TEXT, "description": "Ids asked for that were not found."},
+        },
+    },
     "NodeList": {
         "type": "object",
         "required": ["nodes"],
@@ -509,6 +566,29 @@ PATHS: dict[str, dict[str, Schema]] = {
             ],
             "responses": {"200": _json(_ref("JobList"), "Job runs."), **_errors("400", "404")},
         }
+    },
+    "/api/dead": {
+        "get": {
+            "summary": "Dead letters: start payloads workers refused, newest first",
+            "parameters": [
+                _query("spider", _TEXT, "Only this spider's; every spider's by name when left out."),
+                _query(
+                    "limit", dict(_INT, minimum=1, maximum=dead.MAX_LIMIT, default=dead.DEFAULT_LIMIT), "Page size."
+                ),
+                _query("offset", dict(_INT, minimum=0, default=0), "Letters to skip (the next page)."),
+            ],
+            "responses": {"200": _json(_ref("DeadList"), "A page of dead letters."), **_errors("400")},
+        },
+        "post": {
+            "summary": "Requeue or purge dead letters",
+            "description": "`requeue` puts the payloads back on `<spider>:start_urls` as they arrived (workers check"
+            " them again); a letter that kept only part of its payload is skipped. `purge` deletes them.",
+            "requestBody": _body("DeadAction"),
+            "responses": {
+                "200": _json(_ref("DeadDone"), "What was done."),
+                **_errors("400", "404", "413", "415", e404="None of the ids given was found."),
+            },
+        },
     },
     "/api/nodes": {
         "get": {
