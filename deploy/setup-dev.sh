@@ -26,9 +26,9 @@ fi
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     log "starting Redis on 127.0.0.1:6379"
-    # For tests only: nothing on disk (workers warn about it). Production: deploy/redis.conf.
+    # The append-only file, as deploy/redis.conf has it: a restart keeps the queue.
     mkdir -p /var/lib/redis /var/log/redis
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly yes --appendfsync everysec \
         --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 

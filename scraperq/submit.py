@@ -3,9 +3,9 @@
 The same steps as ``scraperq enqueue``: every URL checked with
 :func:`scraperq.payloads.check_start_url`, all refusals reported together, then
 :func:`scraperq.payloads.enqueue_urls` records a pending task per URL and pushes
-its payload to ``SPIDER:start_urls``. Only the Redis client differs: built here
-with redis-py from ``REDIS_URL`` and ``REDIS_PARAMS`` (the queue's defaults
-first), where the crawl side builds it with scrapy-redis, which imports Scrapy.
+its payload to ``SPIDER:start_urls``. The Redis client comes from
+:mod:`scraperq.redisclient`, as the crawl side's does (``REDIS_URL`` and
+``REDIS_PARAMS``, the queue's defaults first), without importing Scrapy.
 
 Settings: ``REDIS_URL``, ``REDIS_PARAMS``, ``REDIS_START_URLS_KEY``, ``SCRAPERQ_ALLOW_PRIVATE``.
 """
@@ -21,6 +21,7 @@ import redis
 from scraperq.errors import BadInput, ConfigError, StorageUnavailable, first_line
 from scraperq.payloads import check_start_url, enqueue_urls, parse_allow_private, start_urls_key
 from scraperq.queue import defaults
+from scraperq.redisclient import sync_client
 from scraperq.storage.connection import Database, redact_url
 
 
@@ -50,9 +51,8 @@ def redis_client(settings: Mapping[str, Any] | Any) -> redis.Redis:
     params: dict[str, Any] = dict(defaults.REDIS_PARAMS)
     extra = settings.get("REDIS_PARAMS") or {}
     params.update(extra if isinstance(extra, Mapping) else {})
-    params.pop("redis_cls", None)  # scrapy-redis' option; this client is redis-py's own
     try:
-        client = redis.Redis.from_url(url, **params)
+        client = sync_client(url, **params)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL {redact_url(url)!r} is not a Redis URL: {exc}") from None
     try:

@@ -275,3 +275,15 @@ def test_the_worker_unit_is_valid_and_no_more_exposed_than_the_other_units(tmp_p
     for other in (DEPLOY / "systemd").glob("*.service"):
         if other.name != UNIT.name:
             assert worker <= exposure(other), other.name
+
+
+def test_every_redis_server_started_in_deploy_keeps_an_append_only_file() -> None:
+    started = []  # (file, command line) of every redis-server that deploy/ starts
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
+        for line in path.read_text(errors="replace").replace("\\\n", " ").splitlines():
+            if re.search(r'(^\s*|\[\s*")redis-server[\s"]', line):  # a shell command or a compose command list
+                started.append((path.name, line))
+    assert {name for name, _ in started} >= {"setup-dev.sh", "docker-compose.yml"}
+    for name, line in started:
+        assert "--appendonly yes" in line or "scraperq.conf" in line, (name, line)  # compose mounts redis.conf
+    assert "\nappendonly yes\n" in (DEPLOY / "redis.conf").read_text()

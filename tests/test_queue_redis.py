@@ -202,3 +202,17 @@ def test_a_take_is_sent_once_when_redis_knows_only_some_of_the_scripts(client: r
     done = q.exchange(push=[item("/new")], take=2)
     assert (done.pushed, len(done.taken)) == (1, 2)
     assert client.hlen(q.held_key) == 2  # nothing taken behind the worker's back
+
+
+def test_a_worker_remembers_a_bounded_number_of_queued_links() -> None:
+    from scrapy.utils.request import RequestFingerprinter
+
+    from scraperq.queue.dupefilter import REMEMBERED, SeenKey, TaskDupeFilter
+
+    df = TaskDupeFilter(RequestFingerprinter())
+    for n in range(3 * REMEMBERED):
+        df.remember(SeenKey(1, n, n))
+    assert REMEMBERED // 2 <= len(df._remembered) <= REMEMBERED
+    assert df.remembered(SeenKey(1, 3 * REMEMBERED - 1, 3 * REMEMBERED - 1))  # the newest stay
+    df.forget()  # Redis lost the seen-set: nothing is known to be queued any more
+    assert not df.remembered(SeenKey(1, 3 * REMEMBERED - 1, 3 * REMEMBERED - 1))

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 
+from scraperq.redisclient import sync_client
 from scraperq.storage import open_database
 from scraperq.storage.results import count_results, iter_results
 from scraperq.storage.tasks import list_tasks
@@ -45,7 +46,7 @@ class Worker:
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115 - open for the process's lifetime
         self.proc = spawn(args, crawl_env(db_url, REDIS_URL=redis_url), stdout=self._log, stderr=subprocess.STDOUT)
-        self.redis = redis.Redis.from_url(redis_url)
+        self.redis = sync_client(redis_url)  # a server or a Sentinel set
 
     @property
     def id(self) -> str | None:
@@ -55,10 +56,12 @@ class Worker:
         return None
 
     def wait_ready(self) -> str:
+        """Registered, and the queue checked against the database (it has an epoch: see rebuild.py)."""
+
         def ready() -> str | None:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited early:\n{self.output()}")
-            return self.id
+            return self.id if self.redis.exists(f"{SPIDER}:epoch") else None
 
         return wait_for(ready, timeout=60, message="the worker to register")
 

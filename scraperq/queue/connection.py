@@ -1,9 +1,9 @@
-"""The one Redis connection factory of the queue, the CLI and ``scraperq status``.
+"""Redis clients of the queue, the CLI and ``scraperq status``, from the settings.
 
-Built on scrapy-redis' ``get_redis`` (same ``REDIS_URL`` and ``REDIS_PARAMS``
-settings), with short socket timeouts by default: calls are made from the
-reactor thread, and a server that does not answer must fail fast so that the
-worker can back off instead of freezing. A bad URL or an unreachable server
+Built by :mod:`scraperq.redisclient` (a server or a Sentinel set, the same
+``REDIS_URL`` and ``REDIS_PARAMS`` settings as scrapy-redis), with short socket
+timeouts by default: calls are made from the reactor thread, and a server that
+does not answer must fail fast so that the worker can back off instead of freezing. A bad URL or an unreachable server
 fails at start-up with one line naming the server (password hidden).
 
 A worker warns once at start when the server would lose queued work on a restart
@@ -19,10 +19,10 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from scrapy_redis.connection import get_redis
 
 from scraperq.errors import ConfigError, StorageUnavailable, first_line
 from scraperq.queue import defaults
+from scraperq.redisclient import async_client, sync_client
 from scraperq.storage.connection import redact_url
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def client_from_settings(settings: Any, *, check: bool = True) -> redis.Redis:
     params = dict(defaults.REDIS_PARAMS)
     params.update(settings.getdict("REDIS_PARAMS") if hasattr(settings, "getdict") else {})
     try:
-        client = get_redis(url=url, **params)
+        client = sync_client(url, **params)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL {redact_url(url)!r} is not a Redis URL: {exc}") from None
     if check:
@@ -66,8 +66,7 @@ def async_client_from_settings(settings: Any) -> redis.asyncio.Redis:
     """A client of the same server with the same options, for calls made on the reactor's asyncio loop."""
     params = dict(defaults.REDIS_PARAMS)
     params.update(settings.getdict("REDIS_PARAMS") if hasattr(settings, "getdict") else {})
-    params.pop("redis_cls", None)  # scrapy-redis' option: a synchronous class
-    return redis.asyncio.Redis.from_url(redis_url(settings) or "", **params)
+    return async_client(redis_url(settings) or "", **params)
 
 
 def describe_error(exc: BaseException) -> str:

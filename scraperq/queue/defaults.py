@@ -18,6 +18,9 @@ are scraperq's.
 ``NAME:held:WORKER``       hash    entry id -> entry: what one worker holds under its lease.
 ``NAME:outstanding``       hash    task id -> entries queued, delayed or held for that task.
 ``NAME:seq``               string  the entry sequence.
+``NAME:epoch``             string  this copy of the queue's name, set when it was built from the
+                                   database; gone means Redis lost the queue (see rebuild.py).
+``NAME:rebuild``           string  the lock of the worker rebuilding the queue, with a lease.
 =========================  ======  ==============================================================
 
 An *entry* is ``ID|DELIVERIES|PRIORITY|TASK|KIND|BODY`` (see :mod:`scraperq.queue.entries`):
@@ -39,6 +42,8 @@ WORKERS_KEY = "%(spider)s:workers"
 HELD_KEY_PREFIX = "%(spider)s:held:"
 OUTSTANDING_KEY = "%(spider)s:outstanding"
 SEQUENCE_KEY = "%(spider)s:seq"
+EPOCH_KEY = "%(spider)s:epoch"
+REBUILD_LOCK_KEY = "%(spider)s:rebuild"
 
 # Redis client options used unless REDIS_PARAMS says otherwise. Calls are short and
 # made from the reactor thread, so a server that does not answer must fail fast
@@ -58,4 +63,5 @@ FEED_BATCH = 100  # SCRAPERQ_FEED_BATCH: start payloads turned into requests per
 FEED_BACKLOG = 1000  # SCRAPERQ_FEED_BACKLOG: stop taking start payloads while this many are queued
 MAX_PAYLOAD_BYTES = 65536  # SCRAPERQ_MAX_PAYLOAD_BYTES: larger start payloads are dead-lettered
 SEEN_TTL = 7 * 24 * 3600  # SCRAPERQ_SEEN_TTL: seen-set shards of an abandoned task expire
+REBUILD_BATCH = 500  # unfinished tasks read from the database and queued per step of a rebuild
 DEAD_MAX = 100_000  # SCRAPERQ_DEAD_MAX: dead letters kept per spider (oldest dropped)

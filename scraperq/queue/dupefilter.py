@@ -19,9 +19,10 @@ SHA1s takes about 90 (``bench/queue_throughput.py`` measures both). A task's
 seen-set is dropped as soon as nothing of it is queued or held any more, and its
 shards expire after ``SCRAPERQ_SEEN_TTL`` should a task be abandoned half-way.
 
-Each worker also remembers the last fingerprints it queued (``remember``), so a
-link it met before (most links, on a real site) is dropped without a round trip
-or serializing the request. That is safe: a task's seen-set only goes when the
+Each worker also remembers the last fingerprints of followed links it queued
+(``remember``; not a task's own page, which comes once per task), so a link it
+met before (most links, on a real site) is dropped without a round trip or
+serializing the request. That is safe: a task's seen-set only goes when the
 task has nothing queued or held any more, and then no request of it can come.
 
 Without ``REDIS_URL`` (Scrapy's in-process scheduler) the same scoping is kept
@@ -44,7 +45,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REMEMBERED = 100_000  # fingerprints a worker keeps to skip known duplicates (about 15 MB)
+# Fingerprints a worker keeps to skip known duplicates: about 200 bytes each, so 3 MB at most,
+# reached early in a crawl and level from then on. Links met again and again (menus, home
+# page, parents) stay in it; a link that fell out costs one push that Redis filters.
+REMEMBERED = 16_384
 
 
 class SeenKey(NamedTuple):  # a tuple: built and hashed in C, once per link met
@@ -88,6 +92,10 @@ class TaskDupeFilter(BaseDupeFilter):
         if len(self._remembered) > REMEMBERED:
             for old in list(islice(self._remembered, REMEMBERED // 2)):
                 del self._remembered[old]
+
+    def forget(self) -> None:
+        """Forget what this worker queued (the seen-set it was in is gone)."""
+        self._remembered.clear()
 
     def request_seen(self, request: Request) -> bool:
         """In-process check (the local scheduler); the Redis scheduler checks in Redis."""

@@ -31,9 +31,10 @@ MAX_BACKOFF = 30.0
 
 
 class RedisGuard:
-    def __init__(self, where: str, stats: Any = None) -> None:
+    def __init__(self, where: str, stats: Any = None, *, on_back: Callable[[], None] | None = None) -> None:
         self.where = where  # the URL without its password, for the log
         self.stats = stats
+        self.on_back = on_back  # called once each time Redis answers again after failing
         self._down_until = 0.0  # monotonic time before which Redis is not tried again
         self._backoff = 0.0
 
@@ -74,6 +75,8 @@ class RedisGuard:
         if self._backoff:
             logger.info("Redis at %s is back", self.where)
             self._backoff = 0.0
+            if self.on_back is not None:
+                self.on_back()
 
 
 def upkeep_loop(step: Callable[[], None], interval: float, *, now: bool = False) -> task.LoopingCall:

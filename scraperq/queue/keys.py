@@ -25,6 +25,8 @@ class QueueKeys:
     held_prefix: str
     outstanding: str
     sequence: str
+    epoch: str
+    rebuild_lock: str
 
     @classmethod
     def for_spider(cls, spider: str, settings: Any = None, *, start_urls: str | None = None) -> QueueKeys:
@@ -44,6 +46,8 @@ class QueueKeys:
             held_prefix=defaults.HELD_KEY_PREFIX % names,
             outstanding=defaults.OUTSTANDING_KEY % names,
             sequence=defaults.SEQUENCE_KEY % names,
+            epoch=defaults.EPOCH_KEY % names,
+            rebuild_lock=defaults.REBUILD_LOCK_KEY % names,
         )
 
     def held(self, worker: str) -> str:

@@ -2,7 +2,8 @@
 
 Every ``SCRAPERQ_LEASE_SECONDS / 3`` seconds a worker
 
-* renews its lease in ``NAME:workers``;
+* renews its lease in ``NAME:workers`` and reads the queue's epoch, which tells
+  it whether Redis lost the queue (:mod:`~scraperq.queue.rebuild`);
 * gives back entries held under its name that it never received (Redis ran a
   take whose reply was lost), so they do not wait for the worker to stop;
 * re-queues what workers whose lease ran out were holding (any live worker does
@@ -47,8 +48,8 @@ class LeaseKeeper:
             self._loop.stop()
 
     def beat(self) -> None:
-        alive = self.guard.call(self.queue.heartbeat)
-        if alive is False:
+        beat = self.guard.call(self.queue.beat)
+        if beat is not None and not beat.alive:
             logger.warning(
                 "Worker %s was taken for gone (its lease of %.0fs ran out): what it held was re-delivered",
                 self.queue.worker,
@@ -56,6 +57,8 @@ class LeaseKeeper:
             )
         if self.scheduler.closing:
             return  # only the lease matters until the last results are written
+        if beat is not None:
+            self.scheduler.rebuild.check(beat.epoch)
         self.give_back_unknown()
         reclaimed = self.guard.call(self.queue.reclaim)
         if reclaimed is None:

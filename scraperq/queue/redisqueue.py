@@ -81,6 +81,16 @@ class Reclaimed:
     exhausted: list[Entry] = field(default_factory=list)  # held by the caller now: dead-letter them
 
 
+@dataclass(frozen=True)
+class Beat:
+    alive: bool  # False: the worker had been taken for gone meanwhile
+    epoch: str | None  # None: Redis has no epoch for this queue (it lost it, or never had one)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @dataclass
 class QueueSizes:
     start_urls: int
@@ -181,6 +191,8 @@ class RedisQueue:
         self._reclaim = client.register_script(scripts.RECLAIM)
         self._heartbeat = client.register_script(scripts.HEARTBEAT)
         self._retire = client.register_script(scripts.RETIRE)
+        self._rebuild_lock = client.register_script(scripts.REBUILD_LOCK)
+        self._rebuilt = client.register_script(scripts.REBUILT)
         self._all_scripts = (
             self._push, self._pop, self._feed, self._ack, self._release,
             self._dead, self._reclaim, self._heartbeat, self._retire,
@@ -347,7 +359,28 @@ class RedisQueue:
 
     def heartbeat(self) -> bool:
         """Renew the lease; False when this worker had been taken for gone meanwhile."""
-        return int(self._heartbeat(keys=[self.keys.workers], args=[self.lease_seconds, self.worker])) == 0
+        return self.beat().alive
+
+    def beat(self) -> Beat:
+        """Renew the lease and read the queue's epoch, in one call."""
+        gone, epoch = self._heartbeat(keys=[self.keys.workers, self.keys.epoch], args=[self.lease_seconds, self.worker])
+        return Beat(alive=int(gone) == 0, epoch=_text(epoch) if epoch else None)
+
+    # -- rebuilding from the database (see rebuild.py) ------------------------------------
+
+    def epoch(self) -> str | None:
+        value = self.client.get(self.keys.epoch)
+        return _text(value) if value else None
+
+    def lock_rebuild(self, lease_seconds: float) -> bool:
+        """Take or renew the rebuild lock; False when another worker has it or the rebuild is done."""
+        keys = [self.keys.rebuild_lock, self.keys.sequence, self.keys.epoch]
+        return int(self._rebuild_lock(keys=keys, args=[self.worker, max(1, int(lease_seconds * 1000))])) == 1
+
+    def finish_rebuild(self, epoch: str) -> bool:
+        """Name the rebuilt queue ``epoch`` and drop the lock; False when the lock was lost meanwhile."""
+        keys = [self.keys.rebuild_lock, self.keys.epoch]
+        return int(self._rebuilt(keys=keys, args=[self.worker, epoch])) == 1
 
     def reclaim(self) -> Reclaimed:
         """Re-queue what workers whose lease ran out were holding."""

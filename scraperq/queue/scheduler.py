@@ -78,6 +78,7 @@ from scraperq.queue.guard import RedisGuard, upkeep_loop
 from scraperq.queue.keys import QueueKeys
 from scraperq.queue.leases import LeaseKeeper
 from scraperq.queue.local import DelayingScheduler
+from scraperq.queue.rebuild import QueueRebuild
 from scraperq.queue.redisqueue import (
     SEEN_CHECK,
     SEEN_IGNORE,
@@ -100,6 +101,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1  # how often finished entries are settled and buffered writes sent
+SEQUENCE_LEAP = 2**24  # more entries than a replica can lag behind; 2**24 such leaps fit in an entry id
 
 
 @dataclass
@@ -151,12 +153,13 @@ class RedisScheduler(BaseScheduler):
         self.poll_seconds = max(0.05, poll_seconds)
         self.seen_ttl = seen_ttl
         self.dead_max = dead_max
-        self.guard = RedisGuard(redact_url(redis_url(crawler.settings) or ""), crawler.stats)
+        self.guard = RedisGuard(redact_url(redis_url(crawler.settings) or ""), crawler.stats, on_back=self._redis_back)
         self.queue: RedisQueue
         self.spider: Spider
         self.store: CrawlStore
         self.feeder: StartFeeder
         self.leases: LeaseKeeper
+        self.rebuild: QueueRebuild
         self.worker_mode = False
         self.closing = False
         self.held = HeldEntries()
@@ -223,6 +226,7 @@ class RedisScheduler(BaseScheduler):
         if not isinstance(getattr(slot, "inprogress", None), set) or not hasattr(slot, "nextcall"):
             raise ConfigError("this Scrapy version does not expose the engine's requests in progress")
         self.feeder = StartFeeder.from_scheduler(self)
+        self.rebuild = QueueRebuild.from_scheduler(self)
         self.leases = LeaseKeeper(self)
         self.queue.heartbeat()
         self.crawler.signals.connect(self._response_received, signal=signals.response_received)
@@ -306,15 +310,27 @@ class RedisScheduler(BaseScheduler):
             return self.df.remembered(self.df.seen_key(request))
         return bool(self.df.request_seen(request))
 
-    def push_item(self, request: Request, *, handoff: Entry | None = None) -> PushItem:
-        """``request`` as the push script takes it (raises UnserializableRequest)."""
+    def push_item(self, request: Request, *, handoff: Entry | None = None, seen_mode: str | None = None) -> PushItem:
+        """``request`` as the push script takes it (raises UnserializableRequest).
+
+        A task's own request is queued once per task, ``dont_filter`` or not, unless it
+        replaces an attempt of itself (a retry, a redirect): a rebuild of the queue
+        and the start payload or crawl that queues it too then make one entry.
+        """
         body = request_to_json(request, self.spider)
-        seen_mode, fingerprint, bucket = SEEN_IGNORE, 0, 0
-        if isinstance(self.df, TaskDupeFilter):
+        fingerprint, bucket = 0, 0
+        if not isinstance(self.df, TaskDupeFilter):
+            seen_mode = SEEN_IGNORE
+        else:
             key = self.df.seen_key(request)
-            seen_mode = SEEN_RECORD if request.dont_filter else SEEN_CHECK
+            if seen_mode is None:
+                again = request.dont_filter and not (
+                    request.meta.get(TASK_ROOT) and (handoff is None or handoff.kind == START)
+                )
+                seen_mode = SEEN_RECORD if again else SEEN_CHECK
             fingerprint, bucket = key.fingerprint, key.bucket
-            self.df.remember(key)  # in the seen-set once this push is through
+            if not request.meta.get(TASK_ROOT):  # a task's own page is met once: remembering it only costs memory
+                self.df.remember(key)  # in the seen-set once this push is through
         due = request.meta.get(NOT_BEFORE)
         return PushItem(
             body=body,
@@ -463,6 +479,19 @@ class RedisScheduler(BaseScheduler):
             known.update(item.handoff.id for item in pushes if item.handoff is not None)
         return known
 
+    def _redis_back(self) -> None:
+        """Redis answers again, maybe as another server: a replica promoted by Sentinel may lag
+        behind the primary that failed, and then what this worker pushed last is not in it.
+        So it forgets the links it remembers as queued, and moves the entry sequence on so
+        that no new entry takes the id of one this worker still has in hand."""
+        self.forget_seen()
+        self.guard.call(partial(self.client.incrby, self.queue.keys.sequence, SEQUENCE_LEAP))
+
+    def forget_seen(self) -> None:
+        """Redis lost the queue: the links this worker remembers as queued are not any more."""
+        if isinstance(self.df, TaskDupeFilter):
+            self.df.forget()
+
     def count(self, stat: str, value: int = 1) -> None:
         if value and self.stats is not None:
             self.stats.inc_value(stat, value)
@@ -549,6 +578,12 @@ class RedisScheduler(BaseScheduler):
         if counts is None:
             return True  # cannot tell while Redis is away: keep waiting
         self._own_checked = now
+        if not any(counts.values()):
+            # Drained, or lost: a Redis that lost the queue also says nothing is left.
+            epoch = self.guard.call(self.queue.epoch)
+            if epoch is None or epoch != self.rebuild.epoch:
+                self.rebuild.check(epoch)
+                return True  # until the rebuild has queued them again (or found them ended)
         self._own_tasks = {t for t, n in counts.items() if n > 0}
         self._own_pending = bool(self._own_tasks)
         return self._own_pending

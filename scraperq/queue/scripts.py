@@ -274,15 +274,45 @@ return {workers, moved, buried}
 """
 )
 
-# KEYS: workers
+# KEYS: workers, epoch
 # ARGV: lease seconds, worker
-# Returns 1 when the worker had been taken for gone (its entries were re-delivered).
+# Returns {1 when the worker had been taken for gone (its entries were re-delivered),
+# the queue's epoch or false}: a missing epoch tells the worker that Redis lost the queue.
 HEARTBEAT = (
     _PRELUDE
     + r"""
-return redis.call('ZADD', KEYS[1], now() + tonumber(ARGV[1]), ARGV[2])
+return {redis.call('ZADD', KEYS[1], now() + tonumber(ARGV[1]), ARGV[2]), redis.call('GET', KEYS[2])}
 """
 )
+
+# KEYS: rebuild lock, seq, epoch
+# ARGV: worker, lock lease in milliseconds
+# Takes (or renews) the lock of a rebuild; 0 when the queue has an epoch again (another
+# worker finished the rebuild) or another worker holds the lock. A new lock moves the
+# entry sequence far on, so no new entry shares an id with one from before the loss
+# that a worker still has in hand.
+REBUILD_LOCK = r"""
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('INCRBY', KEYS[2], 16777216)
+  return 1
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: rebuild lock, epoch
+# ARGV: worker, new epoch
+# The rebuild is complete: name this copy of the queue and drop the lock (if still ours).
+REBUILT = r"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+"""
 
 # KEYS: held, requests, workers
 # ARGV: worker

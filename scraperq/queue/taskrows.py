@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from scraperq.storage.connection import Cursor, utcnow
 from scraperq.storage.tasks import FINAL_STATUSES, NewTask, insert_tasks, new_task_values
@@ -128,3 +129,38 @@ def task_states(cur: Cursor, task_ids: Sequence[int]) -> dict[int, TaskState]:
         rows = cur.execute(f"SELECT id, spider, status FROM tasks WHERE id IN ({marks})", chunk).fetchall()
         states.update({int(r["id"]): TaskState(r["spider"], r["status"]) for r in rows})
     return states
+
+
+@dataclass(frozen=True)
+class UnfinishedTask:
+    id: int
+    url: str
+    priority: int
+    attempts: int
+    meta: dict[str, Any]
+
+
+def unfinished_tasks(cur: Cursor, spider: str, *, after_id: int, limit: int) -> list[UnfinishedTask]:
+    """The next ``limit`` tasks of ``spider`` that have not ended, by id, after ``after_id``;
+    those ``running`` are put back to ``pending`` (their work is about to be queued again)."""
+    rows = cur.execute(
+        "SELECT id, url, priority, attempts, meta FROM tasks"
+        " WHERE spider = %s AND status IN ('pending', 'running') AND id > %s ORDER BY id LIMIT %s",
+        (spider, after_id, limit),
+    ).fetchall()
+    found = [
+        UnfinishedTask(int(r["id"]), r["url"], int(r["priority"]), int(r["attempts"]), _meta(cur, r["meta"]))
+        for r in rows
+    ]
+    if found:
+        marks = ", ".join(["%s"] * len(found))
+        cur.execute(
+            f"UPDATE tasks SET status = 'pending', updated_at = %s WHERE status = 'running' AND id IN ({marks})",
+            [utcnow(), *(t.id for t in found)],
+        )
+    return found
+
+
+def _meta(cur: Cursor, value: Any) -> dict[str, Any]:
+    meta = cur.db.json_value(value) if value is not None else None
+    return meta if isinstance(meta, dict) else {}

@@ -45,7 +45,8 @@ def default_database_url() -> str:
 def redact_url(url: str) -> str:
     """The URL with any password replaced, for logs and error messages.
 
-    Both places libpq takes one are covered: ``user:password@`` and ``?password=``.
+    Both places libpq takes one are covered: ``user:password@`` and ``?password=``
+    (and a Redis Sentinel URL's ``?sentinel_password=``).
     """
     parts = urlsplit(url)
     if parts.password is None and not _QUERY_PASSWORD.search(parts.query):
@@ -56,7 +57,7 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=_QUERY_PASSWORD.sub(r"\1***", parts.query)))
 
 
-_QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"((?:^|&)(?:sentinel_)?password=)[^&]*", re.IGNORECASE)
 
 
 # SQLite keeps timestamps as fixed-width ISO text in UTC, so that text order is time order.
