@@ -141,9 +141,10 @@ def check_meta(meta: Any) -> dict[str, Any]:
     return meta
 
 
-# Request.meta keys that Scrapy, scrapy-playwright or scraperq read. A scrapy-redis payload's meta
-# may set them only as scraperq's own payloads may (the allowlist above, by its rules); its other keys are the spider's own bookkeeping, which scrapy-redis' format
-# carries and nothing else reads.
+# Request.meta keys that Scrapy, scrapy-playwright or scraperq read. A scrapy-redis payload's
+# meta may set them only as scraperq's own payloads may (the allowlist above, by its rules);
+# its other keys are the spider's own bookkeeping, which scrapy-redis' format carries and
+# nothing else reads.
 FRAMEWORK_META = frozenset(
     {
         "proxy",
