@@ -229,27 +229,44 @@ def test_healthz_is_503_when_the_database_is_gone(pg_server_url: str, monkeypatc
         _stop(*started)
 
 
+def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a /metrics page, read by prometheus_client's own parser: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: dict, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
 def test_metrics_are_prometheus_text_with_task_node_and_request_counts(api: Api, db: Database) -> None:
     ids = add_tasks(db, 3)
     with db.transaction() as cur:
         mark_failed(cur, ids[0], 1, "HTTP 404", utcnow())
-    counter = re.compile(r'^scraperq_api_requests_total\{route="/api/tasks",method="GET",code="200"\} (\d+)$', re.M)
 
-    def tasks_listed() -> int:
-        found = counter.search(api.get("/metrics").text)
-        return int(found.group(1)) if found else 0
+    def tasks_listed() -> float:
+        found = sample(
+            metric_samples(api.get("/metrics").text), "scraperq_api_requests_total", route="/api/tasks", method="GET",
+            code="200",
+        )  # fmt: skip
+        return found or 0
 
     before = tasks_listed()
     api.get("/api/tasks")
     assert tasks_listed() == before + 1
     response = api.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    sample = re.compile(r'^[a-z_]+(\{[a-z_]+="(?:[^"\\\n]|\\.)*"(,[a-z_]+="(?:[^"\\\n]|\\.)*")*\})? -?[0-9.e+]+$')
-    lines = response.text.splitlines()
-    assert all(line.startswith("# ") or sample.match(line) for line in lines), response.text
-    assert 'scraperq_tasks{status="pending"} 2' in lines
-    assert 'scraperq_tasks{status="failed"} 1' in lines
-    assert any(re.match(r'scraperq_scrapyd_node_up\{node="http://127.0.0.1:\d+"\} 0$', line) for line in lines)
+    samples = metric_samples(response.text)
+    assert sample(samples, "scraperq_tasks", spider="generic", status="pending") == 2
+    assert sample(samples, "scraperq_tasks", spider="generic", status="failed") == 1
+    assert sample(samples, "scraperq_task_failures_total", spider="generic") == 1
+    nodes = [labels for (name, labels), value in samples.items() if name == "scraperq_scrapyd_node_up" and value == 0]
+    assert len(nodes) == 1 and re.fullmatch(r"http://127.0.0.1:\d+", dict(nodes[0])["node"])
 
 
 def test_dashboard_is_one_self_contained_page_with_user_text_escaped(api: Api, db: Database) -> None:

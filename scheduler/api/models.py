@@ -1,0 +1,396 @@
+"""What the API takes and gives, as pydantic models: the one source of its validation and its document.
+
+Request models (bodies and query strings) validate what a client sends before a
+route runs; ``/openapi.json`` is generated from the same models
+(:mod:`scheduler.api.openapi`), so what the document promises is what the server
+checks. Response models only describe; the routes build their answers from the
+storage rows, and the tests check every answer against the document.
+
+Bodies are validated strictly (``"5"`` is not a number, ``1`` is not ``true``),
+query strings laxly (they are text: ``limit=5`` is the number 5). Refusals are
+turned into the API's one-line messages by :func:`refusal`: a value of the wrong
+type or shape is a 400, a well-typed value out of its range or pattern a 422.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from scheduler.api.http import MAX_ID, ApiError
+from scraperq.errors import BadInput
+from scraperq.payloads import MAX_PRIORITY
+from scraperq.storage.jobs import ORIGINS as RUN_ORIGINS
+from scraperq.storage.jobs import STATUSES as RUN_STATUSES
+from scraperq.storage.schedules import MAX_INTERVAL_SECONDS
+from scraperq.storage.tasks import STATUSES as TASK_STATUSES
+from scraperq.times import parse_when
+
+MAX_LIMIT = 1000
+# URLs in one POST; more is a batch job for `scraperq enqueue --file`.
+MAX_URLS = 10_000
+SCHEDULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+def _no_control_characters(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# A name, an expression or a zone: one line of printable text (no newline, tab, NUL...).
+Line = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_no_control_characters)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Request(BaseModel):
+    """A request model. ``MESSAGES`` words a refusal of one field (``{input}`` is the value sent)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    MESSAGES: ClassVar[dict[str, str]] = {}
+
+
+class Query(BaseModel):
+    """A query string's parameters; an unknown parameter is ignored, as HTTP clients expect."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+
+class TaskSubmission(Request):
+    urls: list[str] = Field(min_length=1, json_schema_extra={"maxItems": MAX_URLS})
+    spider: Line = "generic"
+    priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
+
+    MESSAGES: ClassVar[dict[str, str]] = {"urls": "'urls' must be a non-empty array of URLs"}
+
+
+_CRON = (
+    "Five fields as cron reads them (minute hour day-of-month month day-of-week): weekdays 0-7 with"
+    " 0 and 7 Sunday, names (MON-FRI, JAN), ranges, lists and steps; a day matching either day field when both"
+    " are restricted; or @yearly @annually @monthly @weekly @daily @midnight @hourly. DST: a schedule pinned to"
+    " hours keeps wall-clock time, a local time skipped when clocks go forward runs once right after the change,"
+    " and in a repeated hour it runs once; with * hours it runs by real time."
+)
+_TIMEZONE = "IANA name for the cron expression, e.g. Europe/Berlin; default UTC."
+_ARGS = (
+    "Spider arguments (Scrapyd's -a), checked as `scrapy crawl` checks them: an argument the spider does not"
+    " declare, or a value it would refuse, is a 422 naming `args.<name>`."
+)
+_SETTINGS = "Scrapy settings for each run; a value that is not of the setting's type is a 422 naming `settings.<NAME>`."
+_NAME_RULE = "use up to 100 letters, digits, '.', '_' or '-', starting with a letter"
+_INTERVAL_RANGE = f"the interval must be at least 1 second and at most {MAX_INTERVAL_SECONDS} seconds, not {{input}}"
+_INTERVAL = Field(None, ge=1, le=MAX_INTERVAL_SECONDS, description="Seconds between runs.")
+
+
+class NewSchedule(Request):
+    """Exactly one of `cron` (with an optional `timezone`) and `interval_seconds`."""
+
+    name: str = Field(pattern=SCHEDULE_NAME)
+    spider: Line
+    cron: Line | None = Field(None, description=_CRON, examples=["30 6 * * 1-5"])
+    timezone: Line | None = Field(None, description=_TIMEZONE)
+    interval_seconds: int | None = _INTERVAL
+    args: dict[str, str] | None = Field(None, description=_ARGS)
+    settings: dict[str, str] | None = Field(None, description=_SETTINGS)
+    enabled: bool = True
+
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "name": f"invalid schedule name {{input!r}}: {_NAME_RULE}",
+        "args": "'args' must be an object of string values",
+        "settings": "'settings' must be an object of string values",
+        "interval_seconds:range": _INTERVAL_RANGE,
+    }
+
+
+class ScheduleChange(Request):
+    """Any field of a new schedule but its name; what is left out stays as it is. `cron` turns an interval
+    schedule into a cron one, `interval_seconds` the reverse. The schedule keeps its id and its run history;
+    its next run is computed again from now when its timing changes or it is resumed."""
+
+    spider: Line | None = None
+    cron: Line | None = Field(None, description=_CRON)
+    timezone: Line | None = Field(None, description=_TIMEZONE)
+    interval_seconds: int | None = _INTERVAL
+    args: dict[str, str | None] | None = Field(
+        None, description="Merged into the spider arguments; null removes one. " + _ARGS
+    )
+    settings: dict[str, str | None] | None = Field(
+        None, description="Merged into the settings; null removes one. " + _SETTINGS
+    )
+    enabled: bool | None = Field(
+        None, description="false pauses; true resumes from now on (fire times while paused are not owed)."
+    )
+
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "args": "'args' must be an object of string values (null removes an entry)",
+        "settings": "'settings' must be an object of string values (null removes an entry)",
+        "interval_seconds:range": _INTERVAL_RANGE,
+    }
+
+
+# -- query strings ---------------------------------------------------------------------------------
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_when(text)
+    except (BadInput, ValueError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+class TaskQuery(Query):
+    status: Literal[TASK_STATUSES] | None = Field(None, description="Only tasks in this status.")  # type: ignore[valid-type]
+    spider: Line | None = Field(None, description="Only tasks of this spider.")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Page size.")
+    before: Id | None = Field(None, description="Only tasks with a smaller id (the next page).")
+
+
+class ResultQuery(Query):
+    format: Literal["jsonl", "csv"] = Field("jsonl", description="Output.")
+    spider: Line | None = Field(None, description="Only results of this spider.")
+    task: Id | None = Field(None, description="Only results of this task.")
+    since: Annotated[Line | None, AfterValidator(_when)] = Field(
+        None,
+        description="Scraped at or after: ISO 8601 (UTC unless given) or a duration ago (24h).",
+        json_schema_extra={"type": "string"},
+    )
+
+
+class ScheduleQuery(Query):
+    runs: int = Field(10, ge=0, le=1000, description="Runs shown.")
+
+
+class JobQuery(Query):
+    schedule: Line | None = Field(None, description="Only runs of this schedule.")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="How many.")
+
+
+# -- answers ---------------------------------------------------------------------------------------
+
+
+class Document(BaseModel):
+    """An OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    error: str
+
+
+class Error(BaseModel):
+    error: str = Field(description="One line saying what is wrong.")
+    status: int = Field(description="The HTTP status code, repeated.")
+    details: list[ErrorDetail] | None = Field(
+        None, description="Each refused value, when there were several (e.g. one per invalid URL)."
+    )
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]
+    leader: bool | None = Field(None, description="Whether this daemon fires the schedules.")
+
+
+class Task(BaseModel):
+    id: Id
+    spider: str
+    url: str
+    status: Literal[TASK_STATUSES]  # type: ignore[valid-type]
+    attempts: int
+    error: str | None = Field(description="Why it failed, in words a person understands.")
+    priority: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    item_count: int
+    invalid_items: int = 0
+    invalid_reason: str | None = None
+    source: str = Field("", description="Where it came from: cli, api, redis, a spider's start URL...")
+    meta: dict[str, Any] = {}
+    job_id: str | None = Field(None, description="The Scrapyd job that created it, if any.")
+
+
+class TaskList(BaseModel):
+    tasks: list[Task]
+    next_before: Id | None = Field(description="Pass as `before` for the next (older) page; null on the last page.")
+
+
+class TasksCreated(BaseModel):
+    spider: str
+    task_ids: list[Id] = Field(description="In the order of the URLs.")
+
+
+class JobRun(BaseModel):
+    id: Id
+    schedule_id: Id | None
+    schedule: str | None = Field(None, description="The schedule's name (in /api/jobs).")
+    spider: str
+    node: str | None = Field(description="The Scrapyd node's URL, without credentials.")
+    scrapyd_job_id: str | None
+    status: Literal[RUN_STATUSES]  # type: ignore[valid-type]
+    fire_time: datetime | None
+    dispatched_at: datetime | None
+    finished_at: datetime | None
+    error: str | None = Field(description="Why it failed, was skipped or missed, in words.")
+    origin: Literal[RUN_ORIGINS] = Field(  # type: ignore[valid-type]
+        description="schedule: a fire time; manual: run by hand; scrapyd: started on a node directly."
+    )
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    item_count: int = 0
+    task_count: int = 0
+    tasks_failed: int = 0
+    pages: int = Field(0, description="Responses the crawl received.")
+    heartbeat_at: datetime | None = Field(None, description="When the crawl last said it was alive.")
+    host: str | None = Field(None, description="The machine the crawl runs on.")
+    pid: int | None = Field(None, description="The crawl's process id there.")
+    finish_reason: str | None = Field(None, description="Scrapy's close reason, as the crawl reported it.")
+
+
+class JobList(BaseModel):
+    jobs: list[JobRun]
+
+
+class Schedule(BaseModel):
+    id: Id
+    name: str
+    spider: str
+    args: dict[str, str]
+    settings: dict[str, str]
+    cron: str | None
+    interval_seconds: int | None
+    timezone: str
+    enabled: bool
+    state: Literal["active", "paused"]
+    created_at: datetime
+    updated_at: datetime
+    next_fire_time: datetime | None
+    last_run: JobRun | None = None
+    runs: list[JobRun] = Field([], description="Recent runs, newest first.")
+
+
+class ScheduleList(BaseModel):
+    schedules: list[Schedule]
+
+
+class RunStarted(BaseModel):
+    schedule: str
+    run: JobRun = Field(description="The run, `requested`: the leading daemon dispatches it within two seconds.")
+
+
+class Node(BaseModel):
+    name: str = Field(description="The node's URL, without credentials.")
+    up: bool = Field(description="It answers and has the project: jobs can go there.")
+    state: Literal["up", "down", "no project"] = Field(
+        "up", description="no project: it answers, but the project is not deployed there."
+    )
+    running: int
+    pending: int
+    capacity: int
+    load: float = Field(description="(running + pending) / capacity.")
+    error: str | None
+
+
+class NodeList(BaseModel):
+    nodes: list[Node]
+
+
+# -- refusals --------------------------------------------------------------------------------------
+
+_RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+# Pydantic error types that mean "the right type, a refused value": a 422. Anything else is a 400.
+_VALUE_ERRORS = frozenset(
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "string_pattern_mismatch",
+        "string_too_long",
+        "value_error",
+        "literal_error",
+    }
+)
+_TYPE_WORDS = {
+    "int": "a whole number",
+    "bool": "true or false",
+    "string": "a string",
+    "dict": "a JSON object",
+    "list": "an array",
+    "float": "a number",
+}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _words(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    for prefix, words in _TYPE_WORDS.items():
+        if kind.startswith(prefix + "_") and kind.endswith(("_type", "_parsing", "_from_float")):
+            return f"must be {words}"
+    if kind == "string_too_short":
+        return "must be a non-empty string"
+    if kind in _RANGE_ERRORS:
+        return f"{error['input']!r} is out of range: {error['msg'].lower()}"
+    if kind == "value_error":
+        return str(error.get("ctx", {}).get("error") or error["msg"])
+    return error["msg"][:1].lower() + error["msg"][1:]
+
+
+def refusal(exc: ValidationError, model: type[BaseModel], *, where: str = "body") -> ApiError:
+    """The API's answer to a refused request: one line naming the first problem, all of them in details."""
+    errors = exc.errors(include_url=False)
+    details = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        name = _field(loc) or "body"
+        if where == "query":
+            details.append({"field": name, "error": f"query parameter {name}={error['input']!r}: {_words(error)}"})
+        elif error["type"] == "missing":
+            details.append({"field": name, "error": f"missing field {name!r}"})
+        elif error["type"] == "extra_forbidden":
+            allowed = ", ".join(model.model_fields)
+            details.append({"field": name, "error": f"unknown field {name!r}: use {allowed}"})
+        else:
+            messages = getattr(model, "MESSAGES", {})
+            top = str(loc[0]) if loc else ""
+            kind = "range" if error["type"] in _RANGE_ERRORS else error["type"]
+            custom = messages.get(f"{top}:{kind}") or messages.get(top)
+            text = custom.format(input=error.get("input")) if custom else f"{name!r} {_words(error)}"
+            details.append({"field": name, "error": text})
+    first = errors[0]
+    status = 422 if first["type"] in _VALUE_ERRORS and where == "body" else 400
+    return ApiError(status, details[0]["error"], details=details if len(details) > 1 else None)
+
+
+def validate_body(model: type[Request], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise refusal(exc, model) from None
+
+
+def validate_query(model: type[Query], args: Any) -> Any:
+    # A parameter given twice counts once (the first), as the routes always read it.
+    values = {name: args.get(name) for name in model.model_fields if args.get(name) not in (None, "")}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise refusal(exc, model, where="query") from None
