@@ -19,6 +19,7 @@ Every error body is ``{"error": "<one line>", "status": <code>}``, with
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -143,14 +144,18 @@ def _check_text(text: str, where: str) -> None:
         raise ApiError(400, f"{log_safe(where, limit=80)} holds {problem}, which cannot be stored")
 
 
+# C0 controls, DEL and C1 controls: what no path or query value of this API holds.
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def check_request_text(request: Request) -> None:
     """400 for a path or query string holding control characters: no route takes one, and they are
     what forges log lines (``%0A``) or cannot be stored (``%00``)."""
     path = request.path
-    if not path.isprintable():
+    if CONTROLS.search(path):
         raise ApiError(400, f"the path {log_safe(path, limit=200)} holds control characters")
     for name, value in request.args.items(multi=True):
-        if not (name.isprintable() and value.isprintable()):
+        if CONTROLS.search(name) or CONTROLS.search(value):
             shown = log_safe(f"{name}={value}", limit=200)
             raise ApiError(400, f"query parameter {shown} holds control characters")
 

@@ -14,10 +14,11 @@ type or shape is a 400, a well-typed value out of its range or pattern a 422.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from scheduler.api.http import MAX_ID, ApiError
 from scraperq.errors import BadInput
@@ -34,14 +35,41 @@ MAX_URLS = 10_000
 SCHEDULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
-def _no_control_characters(value: str) -> str:
-    if not value.isprintable():
-        raise ValueError("must not contain control characters")
+# Patterns in the document and in the validation alike (pydantic checks them; JSON Schema says them).
+# A name, an expression, a zone, a query value: one line without control characters (C0, DEL, C1).
+NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# Any other text: anything but NUL, which PostgreSQL cannot store.
+NO_NUL = r"^[^\x00]*$"
+
+Line = Annotated[str, Field(min_length=1, max_length=1000, pattern=NO_CONTROLS)]
+Text = Annotated[str, Field(pattern=NO_NUL)]
+# Spider argument and setting names are checked by their own rules later; here only what every key needs.
+_KEY = {"minLength": 1, "maxLength": 200, "pattern": NO_CONTROLS}
+_KEY_PATTERN = re.compile(NO_CONTROLS)
+
+
+def _keys(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    for key in value or {}:
+        if not (_KEY["minLength"] <= len(key) <= _KEY["maxLength"] and _KEY_PATTERN.fullmatch(key)):
+            raise ValueError(f"the name {key!r} is empty, too long or holds control characters")
     return value
 
 
-# A name, an expression or a zone: one line of printable text (no newline, tab, NUL...).
-Line = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_no_control_characters)]
+def _string_map(values: Any, description: str) -> Any:
+    """A JSON object of text values whose keys follow :data:`_KEY` (said as propertyNames, checked by _keys)."""
+    return Annotated[
+        dict[str, values] | None,
+        AfterValidator(_keys),
+        Field(None, description=description, json_schema_extra={"propertyNames": _KEY}),
+    ]
+
+
+def _whole(value: Any) -> Any:
+    # JSON Schema's "integer" includes 5.0 (and 1e20): a whole number written as a float is that number.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -63,9 +91,9 @@ class Query(BaseModel):
 
 
 class TaskSubmission(Request):
-    urls: list[str] = Field(min_length=1, json_schema_extra={"maxItems": MAX_URLS})
+    urls: list[Text] = Field(min_length=1, json_schema_extra={"maxItems": MAX_URLS})
     spider: Line = "generic"
-    priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
+    priority: Whole = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
 
     MESSAGES: ClassVar[dict[str, str]] = {"urls": "'urls' must be a non-empty array of URLs"}
 
@@ -91,13 +119,22 @@ _INTERVAL = Field(None, ge=1, le=MAX_INTERVAL_SECONDS, description="Seconds betw
 class NewSchedule(Request):
     """Exactly one of `cron` (with an optional `timezone`) and `interval_seconds`."""
 
-    name: str = Field(pattern=SCHEDULE_NAME)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"properties": {"cron": {"type": "string"}}, "required": ["cron"]},
+                {"properties": {"interval_seconds": {"type": "integer"}}, "required": ["interval_seconds"]},
+            ]
+        }
+    )
+
+    name: str = Field(pattern=SCHEDULE_NAME, max_length=100)
     spider: Line
     cron: Line | None = Field(None, description=_CRON, examples=["30 6 * * 1-5"])
     timezone: Line | None = Field(None, description=_TIMEZONE)
-    interval_seconds: int | None = _INTERVAL
-    args: dict[str, str] | None = Field(None, description=_ARGS)
-    settings: dict[str, str] | None = Field(None, description=_SETTINGS)
+    interval_seconds: Whole | None = _INTERVAL
+    args: _string_map(Text, _ARGS)  # type: ignore[valid-type]
+    settings: _string_map(Text, _SETTINGS)  # type: ignore[valid-type]
     enabled: bool = True
 
     MESSAGES: ClassVar[dict[str, str]] = {
@@ -113,16 +150,21 @@ class ScheduleChange(Request):
     schedule into a cron one, `interval_seconds` the reverse. The schedule keeps its id and its run history;
     its next run is computed again from now when its timing changes or it is resumed."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "properties": {"cron": {"type": "string"}, "interval_seconds": {"type": "integer"}},
+                "required": ["cron", "interval_seconds"],
+            }
+        }
+    )
+
     spider: Line | None = None
     cron: Line | None = Field(None, description=_CRON)
     timezone: Line | None = Field(None, description=_TIMEZONE)
-    interval_seconds: int | None = _INTERVAL
-    args: dict[str, str | None] | None = Field(
-        None, description="Merged into the spider arguments; null removes one. " + _ARGS
-    )
-    settings: dict[str, str | None] | None = Field(
-        None, description="Merged into the settings; null removes one. " + _SETTINGS
-    )
+    interval_seconds: Whole | None = _INTERVAL
+    args: _string_map(Text | None, "Merged into the spider arguments; null removes one. " + _ARGS)  # type: ignore[valid-type]
+    settings: _string_map(Text | None, "Merged into the settings; null removes one. " + _SETTINGS)  # type: ignore[valid-type]
     enabled: bool | None = Field(
         None, description="false pauses; true resumes from now on (fire times while paused are not owed)."
     )
@@ -137,13 +179,22 @@ class ScheduleChange(Request):
 # -- query strings ---------------------------------------------------------------------------------
 
 
+# What parse_when reads, as a pattern: a duration (90s, 15m, 24h, 7d, 2w) or an ISO 8601 date or time.
+WHEN = (
+    r"^([0-9]{1,9}[smhdw]|[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?)$"
+)
+
+
 def _when(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
         return parse_when(text)
-    except (BadInput, ValueError, OverflowError) as exc:
+    except (BadInput, ValueError) as exc:
         raise ValueError(str(exc)) from None
+    except OverflowError:
+        raise ValueError(f"{text!r} is further back than any time a result can have") from None
 
 
 class TaskQuery(Query):
@@ -157,10 +208,8 @@ class ResultQuery(Query):
     format: Literal["jsonl", "csv"] = Field("jsonl", description="Output.")
     spider: Line | None = Field(None, description="Only results of this spider.")
     task: Id | None = Field(None, description="Only results of this task.")
-    since: Annotated[Line | None, AfterValidator(_when)] = Field(
-        None,
-        description="Scraped at or after: ISO 8601 (UTC unless given) or a duration ago (24h).",
-        json_schema_extra={"type": "string"},
+    since: Annotated[str | None, AfterValidator(_when)] = Field(
+        None, description="Scraped at or after: ISO 8601 (UTC unless given) or a duration ago (24h).", pattern=WHEN
     )
 
 
@@ -376,7 +425,9 @@ def refusal(exc: ValidationError, model: type[BaseModel], *, where: str = "body"
             text = custom.format(input=error.get("input")) if custom else f"{name!r} {_words(error)}"
             details.append({"field": name, "error": text})
     first = errors[0]
-    status = 422 if first["type"] in _VALUE_ERRORS and where == "body" else 400
+    # In a query string only a value that has the right form and still means nothing (2024-02-30) is a 422.
+    value_errors = _VALUE_ERRORS if where == "body" else {"value_error"}
+    status = 422 if first["type"] in value_errors else 400
     return ApiError(status, details[0]["error"], details=details if len(details) > 1 else None)
 
 
@@ -389,7 +440,7 @@ def validate_body(model: type[Request], body: dict[str, Any]) -> Any:
 
 def validate_query(model: type[Query], args: Any) -> Any:
     # A parameter given twice counts once (the first), as the routes always read it.
-    values = {name: args.get(name) for name in model.model_fields if args.get(name) not in (None, "")}
+    values = {name: args.get(name) for name in model.model_fields if args.get(name) is not None}
     try:
         return model.model_validate(values)
     except ValidationError as exc:

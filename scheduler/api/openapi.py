@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from scheduler.api import models
+from scheduler.api import docs, models
 
 if TYPE_CHECKING:
     from scheduler.api.app import Route
@@ -43,8 +43,8 @@ ERROR_MEANINGS = {
 # Path parameters, by name, as the routes' converters take them.
 _PATH_SCHEMAS: dict[str, Schema] = {
     "task_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": models.MAX_ID},
-    "name": {"type": "string", "minLength": 1},
-    "asset": {"type": "string", "minLength": 1},
+    "name": {"type": "string", "pattern": models.SCHEDULE_NAME},
+    "asset": {"type": "string", "enum": sorted(docs.ASSETS)},
 }
 
 
@@ -118,11 +118,11 @@ def _answer(answer: Any) -> Schema:
     return out
 
 
-def _operation(route: Route) -> Schema:
+def _operation(route: Route, auth: bool) -> Schema:
     operation: Schema = {"summary": route.summary or _first_line(route.handler.__doc__) or route.path}
     if route.description:
         operation["description"] = route.description
-    operation["security"] = [] if route.public else [{name: []} for name in route.security]
+    operation["security"] = [{name: []} for name in route.security] if auth and not route.public else []
     parameters = _parameters(route)
     if parameters:
         operation["parameters"] = parameters
@@ -130,7 +130,7 @@ def _operation(route: Route) -> Schema:
         schema = _ref(route.body) if route.body is not None else {"type": "object"}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     responses = {str(status): _answer(answer) for status, answer in route.answers.items()}
-    codes = {400: "", 503: "", **({} if route.public else {401: ""}), **route.errors}
+    codes = {400: "", 503: "", **({401: ""} if auth and not route.public else {}), **route.errors}
     if route.reads_body:
         codes = {413: "", 415: "", **codes}
     for status, meaning in codes.items():
@@ -147,11 +147,12 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0].strip()
 
 
-def document(routes: Iterable[Route]) -> dict[str, Any]:
+def document(routes: Iterable[Route], *, auth: bool = True) -> dict[str, Any]:
+    """The document of ``routes``; with ``auth`` false (a server without a token), no route asks for one."""
     routes = tuple(routes)
     paths: dict[str, dict[str, Schema]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, auth)
     schemas = _schemas(routes)
     schemas.setdefault("Health", models.Health.model_json_schema(ref_template=_REF))
     return {
@@ -164,7 +165,7 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
             " route but /healthz needs `Authorization: Bearer <token>`. Interactive documentation: /docs.",
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}] if auth else [],
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -177,12 +178,12 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
 
 
 @functools.cache
-def _served() -> dict[str, Any]:
+def _served(auth: bool) -> dict[str, Any]:
     from scheduler.api.app import ROUTES
 
-    return document(ROUTES)
+    return document(ROUTES, auth=auth)
 
 
-def spec() -> dict[str, Any]:
-    """The document of the served routes (a copy: callers may change it)."""
-    return copy.deepcopy(_served())
+def spec(*, auth: bool = True) -> dict[str, Any]:
+    """The document of the served routes (a copy: callers may change it); ``auth``: a token is set."""
+    return copy.deepcopy(_served(auth))

@@ -84,7 +84,7 @@ def check_name(name: str) -> str:
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name longer than a file name can be
         raise BadInput(f"unknown time zone {name!r}: use an IANA name like Europe/Berlin or Asia/Seoul") from None
     return name
 
