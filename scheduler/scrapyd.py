@@ -72,7 +72,10 @@ def parse_nodes(value: str, *, default_capacity: int) -> list[Node]:
         shown = redact_url(raw)
         if misplaced_credentials(raw):
             raise ConfigError(f"SCRAPYD_NODES entry {shown!r} cannot be read: {ENCODE_ADVICE}")
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+        except ValueError:  # a '[' or ']' in a password
+            raise ConfigError(f"SCRAPYD_NODES entry {shown!r} cannot be read: {ENCODE_ADVICE}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"SCRAPYD_NODES entry {shown!r} is not an http(s) URL")
         try:

@@ -17,10 +17,12 @@ import re
 MASK = "***"
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-# libpq also takes the password as a query parameter: ?password=... or &password=...
-_QUERY_PASSWORD = re.compile(r"([?&;]password=)[^&;]*", re.IGNORECASE)
-# A URL inside free text (an error message from a driver): up to white space or a quote.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*")
+# libpq also takes the password as a query parameter: ?password=... or &password=... Everything after it
+# is hidden: an unencoded '&' or '@' in the password leaves no way to tell where it ends.
+_QUERY_PASSWORD = re.compile(r"([?&;]password=).*", re.IGNORECASE | re.DOTALL)
+# A URL inside free text (an error message from a driver): up to white space or a quote, or, when an
+# '@' follows on the same line, up to that '@' whatever lies between (a password with a space or a quote).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\n]*@[^\s'\"<>]*|[^\s'\"<>]*)")
 # Characters a user name cannot hold unencoded: seeing one means the ':' belongs to something else.
 _NOT_IN_USER = re.compile(r"[/?#\[\]]")
 
@@ -32,9 +34,10 @@ def redact_url(url: str) -> str:
     A string without ``scheme://`` gets only the query rule. ``sqlite:///path``
     and other URLs without secrets come back unchanged.
     """
+    url = _QUERY_PASSWORD.sub(rf"\1{MASK}", url)
     match = _SCHEME.match(url)
     if match is None:
-        return _QUERY_PASSWORD.sub(rf"\1{MASK}", url)
+        return url
     start = match.end()
     at = url.rfind("@", start)
     if at >= 0:
@@ -47,7 +50,7 @@ def redact_url(url: str) -> str:
         else:
             shown = f"{user}:{MASK}"
         url = url[:start] + shown + url[at:]
-    return url[:start] + _QUERY_PASSWORD.sub(rf"\1{MASK}", url[start:])
+    return url
 
 
 def redact_urls(text: str) -> str:

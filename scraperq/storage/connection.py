@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from scraperq.errors import ConfigError, StorageUnavailable, first_line
 from scraperq.redact import ENCODE_ADVICE, misplaced_credentials, redact_url, scrub
@@ -84,7 +83,8 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 5.0) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
-        scheme = urlsplit(url).scheme
+        # Not urlsplit: it raises on a '[' in a password, before anything could say what is wrong.
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
         if scheme in ("postgresql", "postgres"):
             if misplaced_credentials(url):
                 raise ConfigError(f"DATABASE_URL {redact_url(url)!r} cannot be read: {ENCODE_ADVICE}")
