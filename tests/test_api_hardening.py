@@ -292,3 +292,17 @@ def test_metrics_after_a_submission_and_a_crawl_have_real_values(
     assert sample(samples, "scraperq_alert_deliveries", destination="webhook", status="failed") == 0
     labels = {dict(labels).get("spider") for (name, labels) in samples if name == "scraperq_queue_depth"}
     assert "generic" in labels and None not in labels
+
+
+def test_the_grafana_dashboard_reads_only_series_the_daemon_serves(open_daemon: Daemon) -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "scraperq-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b((?:scraperq|process)_[a-z_]+)\b", target["expr"])
+    }
+    served = {name for (name, _labels) in metric_samples(open_daemon.get("/metrics").text)}
+    assert used and used <= served, sorted(used - served)
