@@ -282,6 +282,22 @@ def test_dashboard_is_one_self_contained_page_with_user_text_escaped(api: Api, d
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing loaded from elsewhere
 
 
+def test_interactive_docs_are_served_with_their_files_from_this_server(api: Api) -> None:
+    page = api.get("/docs")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    files = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert files and all(f.startswith("/docs/") for f in files), files  # nothing from another site
+    for path in files:
+        asset = api.raw("GET", path)
+        assert asset.status_code == 200, path
+        assert len(asset.content) > 100
+    script = api.raw("GET", "/docs/swagger-ui-bundle.js")
+    assert script.headers["Content-Type"].startswith("text/javascript") and b"SwaggerUIBundle" in script.content
+    assert api.raw("GET", "/docs/..%2Fapp.py").status_code in (400, 404)
+    assert api.raw("GET", "/docs/swagger-editor.js").status_code in (400, 404)  # only the listed files
+
+
 # -- tasks ------------------------------------------------------------------------------------
 
 
@@ -618,6 +634,10 @@ def test_run_now_dispatches_to_a_scrapyd_node_and_shows_in_jobs(
 
     run = wait_for(dispatched, timeout=10, message="the leading daemon to dispatch the run")
     assert run["scrapyd_job_id"] == requested["scrapyd_job_id"]
+    # The dispatch was timed, from the request to the node's acceptance, in the metrics' histogram.
+    timed = metric_samples(api.get("/metrics").text)
+    assert sample(timed, "scraperq_dispatch_latency_seconds_count") == 1
+    assert sample(timed, "scraperq_dispatch_latency_seconds_sum") > 0
     assert run["node"] in {node.name for node in scrapyd}
     node = next(n for n in scrapyd if n.name == run["node"])
     wait_for(

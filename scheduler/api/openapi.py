@@ -130,6 +130,8 @@ def _operation(route: Route, auth: bool) -> Schema:
         schema = _ref(route.body) if route.body is not None else {"type": "object"}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     responses = {str(status): _answer(answer) for status, answer in route.answers.items()}
+    if not responses:  # a route that does not say yet: some JSON, whatever its shape
+        responses["200"] = {"description": "Success.", "content": {"application/json": {"schema": {}}}}
     codes = {400: "", 503: "", **({401: ""} if auth and not route.public else {}), **route.errors}
     if route.reads_body:
         codes = {413: "", 415: "", **codes}
