@@ -74,7 +74,7 @@ def test_a_database_url_with_any_password_never_shows_it_in_the_error(password: 
 @given(password=PASSWORDS)
 def test_a_scrapyd_node_with_any_password_never_shows_it(password: str) -> None:
     url = f"http://admin:{password}@127.0.0.1:6800"
-    assume(password not in url.replace(password, "", 1))
+    assume(password not in url.replace(password, "", 1) and password not in "Node(name=, capacity=")
     try:
         nodes = parse_nodes(url, default_capacity=1)
     except ConfigError as exc:
