@@ -79,6 +79,7 @@ class Request(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     MESSAGES: ClassVar[dict[str, str]] = {}
+    SHAPE_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
 
 class Query(BaseModel):
@@ -425,9 +426,11 @@ def refusal(exc: ValidationError, model: type[BaseModel], *, where: str = "body"
             text = custom.format(input=error.get("input")) if custom else f"{name!r} {_words(error)}"
             details.append({"field": name, "error": text})
     first = errors[0]
-    # In a query string only a value that has the right form and still means nothing (2024-02-30) is a 422.
+    # In a query string only a value that has the right form and still means nothing (2024-02-30) is a 422;
+    # a model's SHAPE_FIELDS are refused as malformed (400) whatever is wrong with them.
     value_errors = _VALUE_ERRORS if where == "body" else {"value_error"}
-    status = 422 if first["type"] in value_errors else 400
+    shape = first["loc"] and str(first["loc"][0]) in getattr(model, "SHAPE_FIELDS", ())
+    status = 422 if first["type"] in value_errors and not shape else 400
     return ApiError(status, details[0]["error"], details=details if len(details) > 1 else None)
 
 
