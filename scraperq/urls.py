@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from scraperq.errors import BadInput
 
 MAX_URL_LENGTH = 8192
+# Whitespace (str.isspace's, which re's \s matches) or a control character below U+0020.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
+# The common case, checked without urlsplit (a tenth of its time, for bulk submissions): http(s),
+# a plain ASCII host, an optional port, then anything but whitespace and control characters.
+# Whatever it matches, the full check below would accept with the same host.
+_PLAIN = re.compile(r"(?i:https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(?:[/?#][^\s\x00-\x1f]*)?")
 
 
 def validate_url(raw: object) -> str:
     """Return the URL stripped of surrounding space, or raise BadInput saying what is wrong."""
+    return url_and_host(raw)[0]
+
+
+def url_and_host(raw: object) -> tuple[str, str]:
+    """:func:`validate_url`'s URL and its host name, lower case (for callers that check the host next)."""
+    if isinstance(raw, str) and len(raw) <= MAX_URL_LENGTH:
+        plain = _PLAIN.fullmatch(raw)
+        if plain is not None:
+            port = plain.group(2)
+            if port is None or 0 < int(port) <= 65535:
+                return raw, plain.group(1).lower()
+    return checked_url_and_host(raw)
+
+
+def checked_url_and_host(raw: object) -> tuple[str, str]:
+    """:func:`url_and_host` without the shortcut for plain URLs: every URL through ``urlsplit``."""
     if not isinstance(raw, str):
         raise BadInput(f"invalid URL {raw!r}: not a string")
     url = raw.strip()
@@ -19,7 +42,7 @@ def validate_url(raw: object) -> str:
         raise BadInput("invalid URL '': empty")
     if len(url) > MAX_URL_LENGTH:
         raise BadInput(f"invalid URL {shown!r}: longer than {MAX_URL_LENGTH} characters")
-    if any(c.isspace() for c in url) or any(ord(c) < 32 for c in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise BadInput(f"invalid URL {shown!r}: contains whitespace or control characters")
     try:
         parts = urlsplit(url)
@@ -33,4 +56,4 @@ def validate_url(raw: object) -> str:
         raise BadInput(f"invalid URL {shown!r}: no host")
     if port == 0:
         raise BadInput(f"invalid URL {shown!r}: port 0")
-    return url
+    return url, parts.hostname

@@ -359,6 +359,24 @@ def test_post_tasks_refuses_bodies_that_are_not_json_or_too_large(api: Api) -> N
     assert "larger than the limit of 65536" in error_of(response)
 
 
+def test_post_tasks_takes_ten_thousand_urls_at_once_and_no_more(start_api: Any, redis_url: str) -> None:
+    from scheduler.api.config import DEFAULT_MAX_BODY
+
+    api = start_api(REDIS_URL=redis_url, SCRAPERQ_API_MAX_BODY=str(DEFAULT_MAX_BODY))
+    urls = [f"https://example.com/some/longer/path/{i}?ref=bulk" for i in range(10_000)]
+    response = api.post("/api/tasks", {"urls": urls})
+    assert response.status_code == 201
+    ids = response.json()["task_ids"]
+    assert len(set(ids)) == 10_000
+    client = redis.Redis.from_url(redis_url)
+    assert client.llen("generic:start_urls") == 10_000
+    assert json.loads(client.lindex("generic:start_urls", 0)) == {"url": urls[-1], "task_id": ids[-1]}
+    client.close()
+    response = api.post("/api/tasks", {"urls": [*urls, "https://example.com/one-more"]})
+    assert response.status_code == 413
+    assert error_of(response) == "10001 URLs in one request; at most 10000"
+
+
 def test_post_tasks_without_redis_is_refused_and_creates_no_task(api: Api) -> None:
     response = api.post("/api/tasks", {"urls": ["https://example.com/"]})
     assert response.status_code == 503
@@ -767,3 +785,40 @@ def test_a_malformed_bind_is_a_config_error(bind: str) -> None:
 
     with pytest.raises(ConfigError, match="SCRAPERQ_API_BIND"):
         ApiConfig.from_settings({"SCRAPERQ_API_BIND": bind})
+
+
+# -- dead letters -----------------------------------------------------------------------------
+
+
+def test_dead_letters_are_listed_requeued_and_purged(start_api: Any, redis_url: str) -> None:
+    from tests.test_dead import HOSTILE, refuse
+
+    client = redis.Redis.from_url(redis_url)
+    refuse(client, "generic", "not a url", HOSTILE)
+    refuse(client, "books", '{"url": "https://example.com/", "meta": {"depth": -5}}')
+    api = start_api(REDIS_URL=redis_url)
+    listed = api.get("/api/dead").json()
+    assert [x["spider"] for x in listed["dead"]] == ["books", "generic", "generic"]
+    assert listed["dead"][0]["reason"] == "payload meta 'depth' must be a whole number from 0 to 100"
+    page = api.get("/api/dead?spider=generic&limit=1").json()
+    assert page["next_offset"] == 1 and len(page["dead"]) == 1
+    [hostile] = [x for x in listed["dead"] if "red" in x["payload"]]
+
+    done = api.post("/api/dead", {"action": "requeue", "ids": [hostile["id"]]})
+    assert done.status_code == 200
+    assert (done.json()["done"], done.json()["by_spider"]) == (1, {"generic": 1})
+    assert client.lrange("generic:start_urls", 0, -1) == [HOSTILE]
+    assert api.post("/api/dead", {"action": "requeue", "ids": [hostile["id"]]}).status_code == 404  # once only
+
+    done = api.post("/api/dead", {"action": "purge", "spider": "books"}).json()
+    assert done["by_spider"] == {"books": 1}
+    assert [x["spider"] for x in api.get("/api/dead").json()["dead"]] == ["generic"]
+    for bad in ({"action": "burn"}, {"action": "purge", "ids": ["zz"]}, {"action": "purge", "extra": 1}):
+        assert api.post("/api/dead", bad).status_code == 400
+    client.close()
+
+
+def test_dead_letters_without_redis_are_503(api: Api) -> None:
+    response = api.get("/api/dead")
+    assert response.status_code == 503
+    assert "REDIS_URL is not set" in error_of(response)

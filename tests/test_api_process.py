@@ -102,6 +102,8 @@ statuses = [
     call("PATCH", "/api/schedules/s", {"args": {"category": "x"}}),
     call("POST", "/api/tasks", {"urls": ["https://example.com/"]}),
     call("GET", "/"),
+    call("GET", "/api/dead"),
+    call("POST", "/api/dead", {"action": "requeue", "spider": "generic"}),
 ]
 server.stop()
 app.close()
@@ -117,5 +119,6 @@ def test_the_daemon_and_its_api_never_load_scrapy_or_twisted(pg_url: str, redis_
     done = run([sys.executable, "-c", DAEMON_WITHOUT_SCRAPY], env, timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    # A source file's spider and its arguments, a refusal naming the field, URLs queued, the dashboard:
-    assert report == {"statuses": [201, 422, 200, 201, 200], "scrapy": False, "twisted": False}
+    # A source file's spider and its arguments, a refusal naming the field, URLs queued, the dashboard,
+    # dead letters:
+    assert report == {"statuses": [201, 422, 200, 201, 200, 200, 200], "scrapy": False, "twisted": False}

@@ -105,12 +105,79 @@ def test_an_unreachable_redis_is_one_line_and_creates_no_tasks(pg_url: str) -> N
         assert list_tasks(db) == []
 
 
-def test_thousands_of_urls_in_one_call(pg_url: str, redis_url: str, r: redis.Redis) -> None:
+def test_thousands_of_urls_in_one_call(db_url: str, redis_url: str, r: redis.Redis) -> None:
+    """More than one step (10,000 URLs) of COPY on PostgreSQL, of multi-row inserts on SQLite."""
     urls = "".join(f"https://example.com/page/{i}\n" for i in range(12_000))
-    done = scraperq(pg_url, "enqueue", "--file", "-", stdin=urls, REDIS_URL=redis_url)
+    done = scraperq(db_url, "enqueue", "--file", "-", stdin=urls, REDIS_URL=redis_url)
     assert done.returncode == 0, done.stderr
     ids = [int(line) for line in done.stdout.split()]
     assert len(ids) == len(set(ids)) == 12_000
     assert r.llen(KEY) == 12_000
     last = json.loads(r.lindex(KEY, 0))
     assert last == {"url": "https://example.com/page/11999", "task_id": ids[-1]}
+    with open_database(db_url) as db:
+        by_id = {t["id"]: t["url"] for t in list_tasks(db, status="pending", limit=20_000)}
+    assert [by_id[i] for i in ids[::1000]] == [f"https://example.com/page/{i}" for i in range(0, 12_000, 1000)]
+
+
+def test_a_file_with_bad_lines_and_duplicates_is_summed_up_in_one_line(
+    pg_url: str, redis_url: str, r: redis.Redis, tmp_path: Any
+) -> None:
+    lines = ["https://example.com/1", "not a url", "https://example.com/2", "https://example.com/1", "ftp://x/"]
+    source = tmp_path / "urls.txt"
+    source.write_text("\n".join(lines) + "\n")
+    ids_file = tmp_path / "ids.txt"
+    done = scraperq(
+        pg_url, "enqueue", "--file", str(source), "--skip-invalid", "--ids-output", str(ids_file), REDIS_URL=redis_url
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # the ids went to the file
+    [line] = done.stderr.splitlines()  # not a terminal: no bar, one line
+    assert line.startswith("queued 2 URLs for generic in ")
+    assert f"refused 2 (line 2 of {source}: invalid URL 'not a url'" in line
+    assert f"line 5 of {source}: invalid URL 'ftp://x/': scheme 'ftp'" in line
+    assert line.endswith("1 duplicate in the input, queued once")
+    first, second, again = (int(x) for x in ids_file.read_text().split())
+    assert again == first != second  # one id per valid line, a repeated URL repeating its id
+    assert [p["url"] for p in queued(r)] == ["https://example.com/1", "https://example.com/2"]
+
+
+def test_a_terminal_gets_a_progress_bar(pg_url: str, redis_url: str, r: redis.Redis) -> None:
+    import fcntl
+    import os
+    import struct
+    import subprocess
+    import termios
+
+    from tests.helpers import BIN, ROOT, crawl_env
+
+    primary, secondary = os.openpty()  # standard error is a terminal, as when a person runs it
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # of 100 columns
+    urls = "".join(f"https://example.com/p/{i}\n" for i in range(3_000))
+    proc = subprocess.run(
+        [str(BIN / "scraperq"), "enqueue", "--file", "-"],
+        cwd=ROOT,
+        env=crawl_env(pg_url, REDIS_URL=redis_url),
+        input=urls.encode(),
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        timeout=120,
+        check=False,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal's other end is closed: all of it was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert proc.returncode == 0
+    assert len(proc.stdout.split()) == 3_000
+    text = shown.decode()
+    assert "3000/3000" in text and " URLs" in text  # tqdm's count, drawn as it went
+    assert "queued 3,000 URLs for generic in " in text
+    assert r.llen(KEY) == 3_000

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from scraperq.errors import BadInput
-from scraperq.payloads import StartPayload, parse_allow_private, parse_payload, payload_json
+from scraperq.payloads import StartPayload, parse_allow_private, parse_payload, payload_json, payload_texts
 
 LOOPBACK = parse_allow_private("127.0.0.0/8")
 
@@ -45,15 +45,36 @@ def test_accepted_payloads(raw: str | bytes, expected: StartPayload) -> None:
         ('{"url": "https://example.com/", "priority": "high"}', "payload priority 'high' is not a whole number"),
         ('{"url": "https://example.com/", "task_id": 0}', "payload task_id 0 is not a positive whole number"),
         ('{"url": "https://example.com/", "meta": {"task_id": 5}}', "payload meta may not set 'task_id'"),
-        ('{"url": "https://example.com/", "meta": {"proxy": "http://10.0.0.5:3128"}}', "may not set 'proxy'"),
+        ('{"url": "https://example.com/", "meta": {"proxy": "http://10.0.0.5:3128"}}', "key 'proxy' is not allowed"),
         (
             '{"url": "https://example.com/", "meta": {"playwright": true, "playwright_context_kwargs": {}}}',
-            "may not set 'playwright_context_kwargs'",
+            "meta key 'playwright_context_kwargs' is not allowed",
         ),
-        ('{"url": "https://example.com/", "meta": {"dont_obey_robotstxt": true}}', "may not set 'dont_obey_robotstxt'"),
-        ('{"url": "https://example.com/", "meta": {"download_maxsize": 0}}', "may not set 'download_maxsize'"),
+        (
+            '{"url": "https://example.com/", "meta": {"dont_obey_robotstxt": true}}',
+            "'dont_obey_robotstxt' is not allowed",
+        ),
+        ('{"url": "https://example.com/", "meta": {"download_maxsize": 0}}', "'download_maxsize' is not allowed"),
         ('{"url": "https://example.com/", "prioirty": 5}', "payload has unknown field 'prioirty'"),
-        (b"http://example.com/\xff", "payload is not UTF-8 text"),
+        (b"http://example.com/\xff", "payload is not UTF-8 text (byte 0xff at position 19)"),
+        (
+            "http://example.com/\udcff",
+            "payload is not UTF-8 text (byte 0xff at position 19)",
+        ),  # as queue entries are read
+        ('{"url": "https://example.com/", "meta": {"download_slot": "x"}}', "meta key 'download_slot' is not allowed"),
+        ('{"url": "https://example.com/", "meta": {"depth": -5}}', "meta 'depth' must be a whole number from 0 to 100"),
+        ('{"url": "https://example.com/", "meta": {"depth": true}}', "meta 'depth' must be a whole number"),
+        ('{"url": "https://example.com/", "meta": {"download_timeout": 1e9}}', "from 1 to 180"),
+        ('{"url": "https://example.com/", "meta": {"download_timeout": NaN}}', "from 1 to 180"),
+        ('{"url": "https://example.com/", "meta": {"handle_httpstatus_list": [302, 99]}}', "HTTP status codes"),
+        ('{"url": "https://example.com/", "meta": {"render": "sometimes"}}', "must be one of 'never', 'auto'"),
+        ('{"url": "https://example.com/", "meta": {"render_wait_for": "a\\u0000"}}', "without control characters"),
+        ('{"url": "https://example.com/", "meta": []}', "payload meta is not a JSON object"),
+        ('{"url": "https://example.com/\\udc00"}', "payload url holds a lone surrogate"),
+        ('{"url": "https://example.com/", "task_id": 9223372036854775808}', "is not a positive whole number"),
+        ('{"url": "https://example.com/", "priority": 1' + "0" * 5000 + "}", "payload JSON cannot be read"),
+        ("[" * 30_000, "payload JSON is nested deeper than 8 levels"),  # RecursionError inside the parser
+        ('{"url": "https://example.com/", "meta": {"depth": [[[[[[[[1]]]]]]]]}}', "nested deeper than 8 levels"),
     ],
 )
 def test_refused_payloads_say_why(raw: str | bytes, reason: str) -> None:
@@ -69,9 +90,17 @@ def test_an_oversized_payload_is_refused_before_it_is_parsed() -> None:
 
 
 def test_written_payloads_read_back_the_same() -> None:
-    text = payload_json("https://example.com/x", task_id=4, priority=2, meta={"k": "v"})
-    assert parse_payload(text) == StartPayload("https://example.com/x", 4, 2, {"k": "v"})
+    meta = {"depth": 2, "dont_redirect": True, "handle_httpstatus_list": [302], "download_timeout": 7.5}
+    text = payload_json("https://example.com/x", task_id=4, priority=2, meta=meta)
+    assert parse_payload(text) == StartPayload("https://example.com/x", 4, 2, meta)
     assert payload_json("https://example.com/y") == '{"url":"https://example.com/y"}'
+
+
+def test_bulk_payloads_are_the_same_text_as_single_ones() -> None:
+    urls = ["https://example.com/a", 'https://example.com/"q"\\é', "https://example.com/\u2028"]
+    for priority in (0, 5, -3):
+        expected = [payload_json(u, task_id=i + 1, priority=priority) for i, u in enumerate(urls)]
+        assert payload_texts(urls, [1, 2, 3], priority) == expected
 
 
 def test_payload_checks_need_neither_scrapy_nor_twisted() -> None:

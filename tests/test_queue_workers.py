@@ -6,6 +6,7 @@ re-delivery after ``kill -9`` happens within the test.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import signal
@@ -137,7 +138,11 @@ def hits(mockserver: Any, prefix: str) -> dict[str, int]:
 def test_two_workers_share_the_queue_and_fetch_no_url_twice(
     workers: Any, db: Any, pg_url: str, redis_url: str, mockserver: Any
 ) -> None:
-    site = [workers("follow=same-host", "depth=20", CONCURRENT_REQUESTS="4") for _ in range(2)]
+    # Nobody dies here, so leases long enough that a worker starved of CPU on a loaded machine still
+    # renews in time: a lapsed lease would re-deliver (at-least-once) and fetch a page twice.
+    site = [
+        workers("follow=same-host", "depth=20", CONCURRENT_REQUESTS="4", SCRAPERQ_LEASE_SECONDS="30") for _ in range(2)
+    ]
     for worker in site:
         worker.wait_ready()
     pages = 120
@@ -206,23 +211,38 @@ def test_stopping_one_worker_gracefully_leaves_the_other_working(
 def test_bad_payloads_go_to_the_dead_letters_and_the_worker_goes_on(
     workers: Any, db: Any, redis_url: str, mockserver: Any, r: redis.Redis
 ) -> None:
-    bad = {
-        "not a url": "neither JSON nor a URL",
-        '{"priority": 1}': "payload has no url",
-        '{"url": "ftp://example.org/file"}': "only http and https are allowed",
-        '{"url": "http://10.0.0.5/"}': "blocked: 10.0.0.5 is a private address",
-        json.dumps({"url": mockserver("/article"), "meta": {"pad": "x" * 70_000}}): "larger than the limit",
-        json.dumps({"url": mockserver("/article"), "task_id": 999999}): "task 999999 does not exist",
-    }
-    r.lpush(f"{SPIDER}:start_urls", *bad, mockserver("/article"))
+    article = mockserver("/article")
+    bad: list[tuple[str | bytes, str]] = [
+        ("not a url", "neither JSON nor a URL"),
+        ('{"priority": 1}', "payload has no url"),
+        ('{"url": "ftp://example.org/file"}', "only http and https are allowed"),
+        ('{"url": "http://10.0.0.5/"}', "blocked: 10.0.0.5 is a private address"),
+        (json.dumps({"url": article, "meta": {"render_wait_for": "x" * 70_000}}), "larger than the limit"),
+        (json.dumps({"url": article, "task_id": 999999}), "task 999999 does not exist"),
+        # Hostile ones: each used to stall a worker, hold back its batch or step around a limit.
+        ("[" * 60_000, "nested deeper than 8 levels"),
+        (article.encode() + b"?q=\xff\xfe", "payload is not UTF-8 text (byte 0xff"),
+        (json.dumps({"url": article, "meta": {"depth": -5}}), "'depth' must be a whole number from 0 to 100"),
+        (json.dumps({"url": article, "meta": {"download_timeout": 1e9}}), "'download_timeout' must be a number"),
+        (json.dumps({"url": article, "meta": {"download_slot": "x"}}), "key 'download_slot' is not allowed"),
+        (json.dumps({"url": article + "\udc00"}), "lone surrogate"),
+    ]
+    good = [mockserver(f"/article?n={i}") for i in range(len(bad))]
+    # Good and bad alternate, all within one feed batch.
+    mixed = [payload for pair in zip(good, (p for p, _ in bad), strict=True) for payload in pair]
+    r.lpush(f"{SPIDER}:start_urls", *mixed)
     worker = workers()
     worker.wait_ready()
-    wait_for(lambda: tasks_by_status(db) == {"completed": 1}, timeout=60, message="the good payload crawled")
+    wait_for(lambda: tasks_by_status(db) == {"completed": len(good)}, timeout=60, message="every good payload crawled")
+    assert sorted(row["url"] for row in list_tasks(db, limit=100)) == sorted(good)
     letters = [json.loads(raw) for raw in r.lrange(f"{SPIDER}:dead", 0, -1)]
     assert len(letters) == len(bad)
-    for payload, reason in bad.items():
-        [letter] = [x for x in letters if payload.startswith(x["payload"])]
+    for payload, reason in bad:
+        shown = payload.decode("utf-8", "backslashreplace") if isinstance(payload, bytes) else payload
+        [letter] = [x for x in letters if shown.startswith(x["payload"])]
         assert reason in letter["reason"]
+        if isinstance(payload, bytes):  # the exact bytes are kept, to be requeued as they came
+            assert base64.b64decode(letter["payload_base64"]) == payload
     assert worker.proc.poll() is None
     assert worker.stop() == 0
     assert worker.stat("scraperq/queue/dead") == len(bad)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scraperq.errors import BadInput
-from scraperq.urls import MAX_URL_LENGTH, validate_url
+from scraperq.urls import MAX_URL_LENGTH, checked_url_and_host, url_and_host, validate_url
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,26 @@ def test_a_long_bad_url_is_shortened_in_the_message() -> None:
     with pytest.raises(BadInput) as caught:
         validate_url("ftp://example.com/" + "x" * 5000)
     assert len(str(caught.value)) < 300
+
+
+def _verdict(check: object, raw: str) -> object:
+    try:
+        return check(raw)  # type: ignore[operator]
+    except BadInput as exc:
+        return ("refused", str(exc))
+
+
+_url_parts = st.tuples(
+    st.sampled_from(["http", "https", "HTTP", "ftp", "http:", ""]),
+    st.sampled_from(["://", ":/", "//"]),
+    st.text(alphabet="aZ09.-_[]:@%", max_size=12),
+    st.sampled_from(["", ":0", ":80", ":65535", ":65536", ":080", ":x", ":99999"]),
+    st.text(max_size=12) | st.sampled_from(["", "/", "?q=1", "#f", "/a b", "/\x7f"]),
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_url_parts | st.text(max_size=30))
+def test_the_shortcut_for_plain_urls_agrees_with_the_full_check(raw: str) -> None:
+    """Bulk submissions check most URLs without urlsplit: the verdict and host must not change."""
+    assert _verdict(url_and_host, raw) == _verdict(checked_url_and_host, raw)

@@ -36,7 +36,7 @@ from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from scheduler.api import dashboard, docs, metrics, models, results, runs, schedules, system, tasks
+from scheduler.api import dashboard, dead, docs, metrics, models, results, runs, schedules, system, tasks
 from scheduler.api.context import ApiContext
 from scheduler.api.http import MAX_ID, ApiError, check_request_text, error_response, read_json_object
 from scheduler.api.models import Query, validate_body, validate_query
@@ -261,6 +261,25 @@ ROUTES: tuple[Route, ...] = (
         runs.node_listing,
         "The Scrapyd nodes and their load",
         answers={200: Answer("Each node in SCRAPYD_NODES.", models.NodeList)},
+    ),
+    Route(
+        "/api/dead",
+        "GET",
+        dead.listing,
+        "Dead letters: start payloads workers refused, newest first",
+        query=models.DeadQuery,
+        answers={200: Answer("A page of dead letters.", models.DeadList)},
+    ),
+    Route(
+        "/api/dead",
+        "POST",
+        dead.act,
+        "Requeue or purge dead letters",
+        "`requeue` puts the payloads back on `<spider>:start_urls` as they arrived (workers check them again);"
+        " a letter that kept only part of its payload is skipped. `purge` deletes them.",
+        body=models.DeadAction,
+        answers={200: Answer("What was done.", models.DeadDone)},
+        errors={404: "None of the ids given was found."},
     ),
 )
 

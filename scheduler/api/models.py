@@ -357,6 +357,66 @@ class NodeList(BaseModel):
     nodes: list[Node]
 
 
+# -- dead letters ----------------------------------------------------------------------------------
+
+DEAD_ID = "^[0-9a-f]{12}$"
+DEAD_ACTIONS = ("requeue", "purge")
+DEAD_MAX_IDS = 1000
+DEAD_MAX_LIMIT = 1000
+
+
+class DeadQuery(Query):
+    spider: Line | None = Field(None, description="Only this spider's; every spider's by name when left out.")
+    limit: int = Field(50, ge=1, le=DEAD_MAX_LIMIT, description="Page size.")
+    offset: int = Field(0, ge=0, le=MAX_ID, description="Letters to skip (the next page).")
+
+
+class DeadAction(Request):
+    action: Literal[DEAD_ACTIONS]  # type: ignore[valid-type]
+    spider: Line | None = Field(None, description="Only this spider's letters; every spider's when left out.")
+    ids: list[Annotated[str, Field(pattern=DEAD_ID)]] = Field(
+        [], max_length=DEAD_MAX_IDS, description="Only these letters; all when left out."
+    )
+
+    # A wrong action or id is a malformed request (400), as it always was.
+    SHAPE_FIELDS: ClassVar[frozenset[str]] = frozenset({"action", "ids"})
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "action": f"'action' must be one of {', '.join(DEAD_ACTIONS)}",
+        "ids": f"'ids' must be an array of at most {DEAD_MAX_IDS} dead letter ids (12 hex digits)",
+    }
+
+
+class DeadLetter(BaseModel):
+    id: str = Field(pattern=DEAD_ID, description="Stable while the letter is stored.")
+    spider: str
+    payload: str = Field(description="What arrived (its first 2,000 characters; bytes not UTF-8 as \\xff).")
+    reason: str = Field(description="Why it was refused.")
+    worker: str | None = Field(None, description="The worker that refused it.")
+    at: str | None = Field(None, description="When, ISO 8601.")
+    payload_bytes: int | None = Field(None, description="The full size, when the payload was cut.")
+    deliveries: int | None = None
+    requeueable: bool = Field(description="false when only part of the payload was kept.")
+
+
+class DeadList(BaseModel):
+    dead: list[DeadLetter]
+    next_offset: int | None = Field(description="Pass as `offset` for the next page; null on the last.")
+
+
+class DeadSkipped(BaseModel):
+    id: str
+    spider: str
+    reason: str
+
+
+class DeadDone(BaseModel):
+    action: Literal[DEAD_ACTIONS]  # type: ignore[valid-type]
+    done: int = Field(description="Letters requeued or purged.")
+    by_spider: dict[str, int]
+    skipped: list[DeadSkipped]
+    missing: list[str] = Field(description="Ids asked for that were not found.")
+
+
 # -- refusals --------------------------------------------------------------------------------------
 
 _RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "scraperq.cli.results",
     "scraperq.cli.purge",
     "scraperq.cli.status",
+    "scraperq.cli.dead",
 )
 COMMAND_ENTRY_POINTS = "scraperq.commands"
 

@@ -1,11 +1,16 @@
 """``scraperq enqueue URL... [--spider S] [--priority N] [--file F|-]``: queue URLs for the workers.
 
 Every URL is checked first (scheme, host, addresses ``SCRAPERQ_ALLOW_PRIVATE``
-blocks): one bad URL is a one-line error and nothing is queued. Then each URL
-gets a ``tasks`` row and a JSON payload ``{"url", "task_id", "priority"?}`` in
-``SPIDER:start_urls`` (:func:`scraperq.payloads.enqueue_urls`: multi-row inserts
-and one ``LPUSH`` per few thousand URLs), and the task ids are printed, one per
-line, in the order of the URLs.
+blocks): one bad URL is a one-line error and nothing is queued, unless
+``--skip-invalid`` says to queue the others and report it. A URL given twice is
+queued once. Then each URL gets a ``tasks`` row and a JSON payload ``{"url",
+"task_id", "priority"?}`` in ``SPIDER:start_urls`` (:func:`scraperq.payloads.enqueue_urls`:
+COPY on PostgreSQL and pipelined ``LPUSH``, 10,000 URLs a step), and the task
+ids are printed, one per line, in the order of the URLs (a repeated URL repeats
+its id), to standard output or ``--ids-output FILE``.
+
+On a terminal, standard error shows a progress bar; at the end it gets one line
+saying what was queued, refused (with the first reasons) and found twice.
 
 Settings: ``REDIS_URL`` (required), ``DATABASE_URL``, ``SCRAPERQ_ALLOW_PRIVATE``,
 ``REDIS_START_URLS_KEY``.
@@ -15,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from scraperq.cli.common import open_db, project_settings
+from scraperq.cli.common import open_db, output_file, project_settings
 from scraperq.errors import BadInput
 from scraperq.payloads import (
     MAX_PRIORITY,
@@ -28,6 +34,9 @@ from scraperq.payloads import (
     queue_client,
     start_urls_key,
 )
+
+# Refusals whose reasons the summary line spells out; the rest are counted.
+SHOWN_REFUSALS = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,39 +51,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--file", metavar="F", help="read more URLs from F, one per line ('-' for standard input; # starts a comment)"
     )
+    parser.add_argument("--ids-output", metavar="FILE", help="write the task ids to FILE instead of standard output")
+    parser.add_argument(
+        "--skip-invalid", action="store_true", help="queue the valid URLs and report the others (default: queue none)"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     settings = project_settings()
     priority = parse_priority(args.priority)
     allow = parse_allow_private(settings.get("SCRAPERQ_ALLOW_PRIVATE", "0"))
-    urls = []
-    for where, raw in numbered_urls(args.urls, args.file):
+    checked: list[str | None] = []  # per input URL: the URL, or None when refused
+    refused: list[str] = []
+    for where, number, raw in numbered_urls(args.urls, args.file):
         try:
-            urls.append(check_start_url(raw, allow))
+            checked.append(check_start_url(raw, allow))
         except BadInput as exc:
-            raise BadInput(f"{where}: {exc}") from None
-    if not urls:
+            place = where % number  # made only for the refused: a bulk file has 100,000 lines
+            if not args.skip_invalid:
+                raise BadInput(f"{place}: {exc}") from None
+            refused.append(f"{place}: {exc}")
+            checked.append(None)
+    unique = list(dict.fromkeys(url for url in checked if url is not None))
+    if not unique:
+        if refused:
+            raise BadInput(
+                f"no valid URLs: {refused[0]}" + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
+            )
         raise BadInput("no URLs: give them as arguments or with --file F (or --file - for standard input)")
     check_spider(settings, args.spider)
     client = queue_client(settings)
     try:
-        with open_db() as db:
+        with open_db() as db, progress_bar(len(unique)) as bar:
             key = start_urls_key(args.spider, settings.get("REDIS_START_URLS_KEY"))
-            ids = enqueue_urls(db, client, urls, spider=args.spider, priority=priority, key=key)
+            ids = enqueue_urls(db, client, unique, spider=args.spider, priority=priority, key=key, progress=bar.update)
     finally:
         client.close()
-    out = sys.stdout
-    out.write("".join(f"{task_id}\n" for task_id in ids))
-    out.flush()
+    id_of = dict(zip(unique, ids, strict=True))
+    with output_file(args.ids_output) as out:
+        out.write("".join(f"{id_of[url]}\n" for url in checked if url is not None))
+        out.flush()
+    duplicates = sum(1 for url in checked if url is not None) - len(unique)
+    sys.stderr.write(summary(len(unique), args.spider, refused, duplicates, time.monotonic() - started) + "\n")
     return 0
 
 
-def numbered_urls(args: Iterable[str], path: str | None) -> Iterator[tuple[str, str]]:
-    """Each URL with where it came from, for error messages."""
+def progress_bar(total: int) -> Any:
+    """A tqdm bar on standard error when that is a terminal; silent otherwise (its ``update`` does nothing)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=" URLs", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
+def summary(queued: int, spider: str, refused: list[str], duplicates: int, seconds: float) -> str:
+    """``queued 9,998 URLs for generic in 1.2 s; refused 2 (...); 3 duplicates in the input, queued once``."""
+    parts = [f"queued {queued:,} URL{'s' if queued != 1 else ''} for {spider} in {seconds:.1f} s"]
+    if refused:
+        shown = "; ".join(refused[:SHOWN_REFUSALS])
+        more = f"; and {len(refused) - SHOWN_REFUSALS:,} more" if len(refused) > SHOWN_REFUSALS else ""
+        parts.append(f"refused {len(refused):,} ({shown}{more})")
+    if duplicates:
+        parts.append(f"{duplicates:,} duplicate{'s' if duplicates != 1 else ''} in the input, queued once")
+    return "; ".join(parts)
+
+
+def numbered_urls(args: Iterable[str], path: str | None) -> Iterator[tuple[str, int, str]]:
+    """Each URL with where it came from, for error messages: ``where % number`` says it."""
     for index, url in enumerate(args, start=1):
-        yield f"argument {index}", url
+        yield "argument %d", index, url
     if path is None:
         return
     if path == "-":
@@ -89,11 +135,12 @@ def numbered_urls(args: Iterable[str], path: str | None) -> Iterator[tuple[str, 
         raise BadInput(f"cannot read {path}: not UTF-8 text") from None
 
 
-def _lines(handle: Iterable[str], name: str) -> Iterator[tuple[str, str]]:
+def _lines(handle: Iterable[str], name: str) -> Iterator[tuple[str, int, str]]:
+    where = "line %d of " + name.replace("%", "%%")
     for number, line in enumerate(handle, start=1):
         text = line.strip()
-        if text and not text.startswith("#"):
-            yield f"line {number} of {name}", text
+        if text and text[0] != "#":
+            yield where, number, text
 
 
 def parse_priority(text: str) -> int:

@@ -35,7 +35,9 @@ class Entry:
 
     @classmethod
     def parse(cls, member: bytes | str) -> Entry:
-        text = member.decode("utf-8", "replace") if isinstance(member, bytes) else member
+        # Bytes that are not UTF-8 (a start payload pushed as such) become lone surrogates rather
+        # than U+FFFD, so the payload check sees them and dead-letters the payload.
+        text = member.decode("utf-8", "surrogateescape") if isinstance(member, bytes) else member
         parts = text.split("|", 5)
         if len(parts) != 6:
             raise ValueError(f"not a queue entry: {text[:80]!r}")

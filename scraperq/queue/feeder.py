@@ -11,6 +11,10 @@ among the payloads taken together are honoured from the first request on.
 A payload that cannot be crawled goes to ``NAME:dead`` with the reason, counted
 in ``scraperq/queue/dead``; the worker goes on. A payload naming a task that
 does not exist, belongs to another spider or is already final is refused too.
+Each step of a batch (:func:`check_entries`, :func:`task_rows`, making the
+request) deals with payloads one by one where one can fail, so that a payload
+nobody foresaw (a bug included) is dead-lettered alone and never holds back the
+others taken with it.
 
 Payloads are taken only while fewer than ``SCRAPERQ_FEED_BACKLOG`` requests wait
 in ``NAME:requests``, so a flood of URLs waits in Redis rather than in a worker.
@@ -41,6 +45,7 @@ from scraperq.storage.tasks import NewTask
 
 if TYPE_CHECKING:
     from scraperq.queue.scheduler import RedisScheduler
+    from scraperq.storage import Database
 
 logger = logging.getLogger(__name__)
 
@@ -141,20 +146,18 @@ class StartFeeder:
             self._working -= ids
 
     async def _process(self, entries: list[Entry]) -> None:
-        letters: list[tuple[Entry, str]] = []
-        parsed: list[Parsed] = []
-        for entry in entries:
-            token, raw = entry.start_payload()
-            try:
-                parsed.append((entry, token, parse_payload(raw, allow=self.allow, max_bytes=self.max_bytes)))
-            except BadInput as exc:
-                letters.append((entry, self._letter(raw, str(exc), entry)))
+        # Each payload is checked, given its task and made into a request on its own: whatever
+        # one payload does (bad input, or an error nobody foresaw) sends that one to NAME:dead
+        # and holds back none of the others taken with it.
+        parsed, refusals = check_entries(entries, allow=self.allow, max_bytes=self.max_bytes)
+        letters = [(entry, self._letter(raw, reason, entry)) for entry, raw, reason in refusals]
         created: dict[str, int] = {}
         states: dict[int, TaskState] = {}
         if parsed:
-            job_id = self.store.job_id
             try:
-                created, states = await maybe_deferred_to_future(threads.deferToThread(self._task_rows, parsed, job_id))
+                created, states, refused = await maybe_deferred_to_future(
+                    threads.deferToThread(task_rows, self.store.db, self.spider.name, parsed, self.store.job_id)
+                )
             except StorageUnavailable as exc:
                 logger.warning(
                     "The database is unavailable, %d start payloads wait %.0fs: %s", len(parsed), DB_RETRY_SECONDS, exc
@@ -162,6 +165,11 @@ class StartFeeder:
                 await sleep(DB_RETRY_SECONDS)
                 self._retry.extend(entry for entry, _, _ in parsed)
                 parsed = []
+            else:
+                for entry, _, _ in parsed:
+                    if entry.id in refused:
+                        letters.append((entry, self._letter(payload_text(entry), refused[entry.id], entry)))
+                parsed = [one for one in parsed if one[0].id not in refused]
         pushes: list[PushItem] = []
         for entry, token, payload in parsed:
             try:
@@ -169,6 +177,10 @@ class StartFeeder:
                 pushes.append(self._push_item(entry, payload, task_id))
             except BadInput as exc:
                 letters.append((entry, self._letter(payload_text(entry), str(exc), entry)))
+            except Exception as exc:
+                logger.exception("Making a start request failed; its payload goes to %s", self.queue.keys.dead)
+                reason = f"could not be made into a request: {_error(exc)}"
+                letters.append((entry, self._letter(payload_text(entry), reason, entry)))
         if letters:
             self.scheduler.dead_letter_entries(letters)
         if pushes:
@@ -177,29 +189,6 @@ class StartFeeder:
                 self._retry.extend(item.handoff for item in pushes if item.handoff is not None)
             elif self.stats is not None:
                 self.stats.inc_value("scraperq/queue/fed", done.pushed)
-
-    def _task_rows(self, parsed: Sequence[Parsed], job_id: str | None) -> tuple[dict[str, int], dict[int, TaskState]]:
-        """Check the tasks payloads name and create the others (once per token). In a thread."""
-        named = [payload.task_id for _, _, payload in parsed if payload.task_id is not None]
-        new = [
-            (
-                token,
-                NewTask(
-                    spider=self.spider.name,
-                    url=payload.url,
-                    priority=payload.priority,
-                    source="redis",
-                    meta=payload.meta,
-                    job_id=job_id,
-                ),
-            )
-            for _, token, payload in parsed
-            if payload.task_id is None
-        ]
-        with self.store.db.transaction() as cur:
-            states = task_states(cur, named) if named else {}
-            created = create_tasks_once(cur, new) if new else {}
-        return created, states
 
     def _task_for(
         self, payload: StartPayload, token: str, created: dict[str, int], states: dict[int, TaskState]
@@ -235,5 +224,95 @@ class StartFeeder:
         )
 
 
+# -- the steps of a batch, one payload never holding back another ------------------------------
+
+
+def check_entries(
+    entries: Sequence[Entry], *, allow: Any, max_bytes: int
+) -> tuple[list[Parsed], list[tuple[Entry, str, str]]]:
+    """The start entries whose payloads pass :func:`~scraperq.payloads.parse_payload`, and
+    ``(entry, payload, reason)`` for each of the others. Raises nothing for any payload."""
+    parsed: list[Parsed] = []
+    refused: list[tuple[Entry, str, str]] = []
+    for entry in entries:
+        try:
+            token, raw = entry.start_payload()
+        except (ValueError, KeyError, TypeError) as exc:
+            refused.append((entry, entry.body, f"not a start entry: {_error(exc)}"))
+            continue
+        try:
+            parsed.append((entry, token, parse_payload(raw, allow=allow, max_bytes=max_bytes)))
+        except BadInput as exc:
+            refused.append((entry, raw, str(exc)))
+        except Exception as exc:
+            logger.exception("Checking a start payload failed; it goes to the dead letters")
+            refused.append((entry, raw, f"could not be checked: {_error(exc)}"))
+    return parsed, refused
+
+
+def task_rows(
+    db: Database, spider: str, parsed: Sequence[Parsed], job_id: str | None
+) -> tuple[dict[str, int], dict[int, TaskState], dict[str, str]]:
+    """Check the tasks payloads name and create the others (once per token), for the batch at once.
+
+    Should the database refuse the batch (not: be away, which raises StorageUnavailable),
+    payload by payload, so that the one it refuses is dead-lettered and the others go on.
+    Returns tokens' new task ids, named tasks' states, and the ids of the entries refused
+    with why. In a thread.
+    """
+    try:
+        return (*_task_rows(db, spider, parsed, job_id), {})
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        logger.warning("The database refused %d start payloads (%r); trying one by one", len(parsed), _error(exc))
+    created: dict[str, int] = {}
+    states: dict[int, TaskState] = {}
+    refused: dict[str, str] = {}
+    for one in parsed:
+        try:
+            one_created, one_states = _task_rows(db, spider, [one], job_id)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            refused[one[0].id] = f"the database refused its task: {_error(exc)}"
+            continue
+        created.update(one_created)
+        states.update(one_states)
+    return created, states, refused
+
+
+def _task_rows(
+    db: Database, spider: str, parsed: Sequence[Parsed], job_id: str | None
+) -> tuple[dict[str, int], dict[int, TaskState]]:
+    named = [payload.task_id for _, _, payload in parsed if payload.task_id is not None]
+    new = [
+        (
+            token,
+            NewTask(
+                spider=spider,
+                url=payload.url,
+                priority=payload.priority,
+                source="redis",
+                meta=payload.meta,
+                job_id=job_id,
+            ),
+        )
+        for _, token, payload in parsed
+        if payload.task_id is None
+    ]
+    with db.transaction() as cur:
+        states = task_states(cur, named) if named else {}
+        created = create_tasks_once(cur, new) if new else {}
+    return created, states
+
+
 def payload_text(entry: Entry) -> str:
     return entry.start_payload()[1]
+
+
+def _error(exc: BaseException) -> str:
+    """``TypeName: first line``, bounded: a reason stays one short line whatever the exception says."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 200 else text[:200] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -12,6 +12,7 @@ queue. See :mod:`scraperq.queue.scripts` for the steps and
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -112,20 +113,43 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+# Characters of a payload a dead letter keeps; longer ones are cut (and cannot be requeued whole).
+DEAD_PAYLOAD_CHARS = 2000
+
+
 def dead_letter(payload: str, reason: str, *, spider: str, worker: str, deliveries: int = 0) -> str:
-    """The JSON kept in ``NAME:dead``: what arrived, why it was refused, where and when."""
+    """The JSON kept in ``NAME:dead``: what arrived, why it was refused, where and when.
+
+    ``payload`` as read from the queue: bytes that were not UTF-8 are lone surrogates
+    (``surrogateescape``). Such a letter shows them as ``\\xff`` in ``payload`` and keeps
+    the exact bytes in ``payload_base64``, so that requeueing it gives back what arrived.
+    """
+    raw: bytes | None = None
+    if not payload.isascii():
+        try:
+            payload.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = payload.encode("utf-8", "surrogateescape") if _escaped_only(payload) else None
+            payload = (raw or payload.encode("utf-8", "surrogatepass")).decode("utf-8", "backslashreplace")
     letter: dict[str, Any] = {
-        "payload": payload if len(payload) <= 2000 else payload[:2000],
+        "payload": payload if len(payload) <= DEAD_PAYLOAD_CHARS else payload[:DEAD_PAYLOAD_CHARS],
         "reason": reason,
         "spider": spider,
         "worker": worker,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    if len(payload) > 2000:
-        letter["payload_bytes"] = len(payload.encode("utf-8"))
+    if len(payload) > DEAD_PAYLOAD_CHARS:
+        letter["payload_bytes"] = len(raw) if raw is not None else len(payload.encode("utf-8"))
+    elif raw is not None:
+        letter["payload_base64"] = base64.b64encode(raw).decode("ascii")
     if deliveries:
         letter["deliveries"] = deliveries
     return json.dumps(letter, ensure_ascii=False)
+
+
+def _escaped_only(text: str) -> bool:
+    """Whether every lone surrogate in ``text`` stands for a byte (U+DC80-U+DCFF, surrogateescape's)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 class RedisQueue:

@@ -83,6 +83,41 @@ def insert_pending(cur: Cursor, new: Sequence[NewTask]) -> list[int]:
     return sorted(int(r["id"]) for r in rows)
 
 
+def copy_pending(cur: Cursor, urls: Sequence[str], *, spider: str, priority: int = 0, source: str = "cli") -> list[int]:
+    """Insert a pending task per URL with PostgreSQL's COPY, ids in input order: for bulk submissions.
+
+    The ids are drawn from the table's sequence first (one statement), then the rows go in
+    as one COPY stream of text written at once, several times faster than an INSERT of the
+    same rows. SQLite, which has no COPY, takes :func:`insert_pending`.
+    """
+    if cur.dialect != "postgresql":
+        return insert_pending(cur, [NewTask(spider=spider, url=u, priority=priority, source=source) for u in urls])
+    if not urls:
+        return []
+    rows = cur.execute(
+        "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) AS id FROM generate_series(1, %s)", [len(urls)]
+    ).fetchall()
+    ids = sorted(int(r["id"]) for r in rows)
+    now = utcnow().isoformat()
+    # Every column but id and url is the same for the whole chunk: written once.
+    middle = f"\tpending\t0\t{int(priority)}\t{now}\t{now}\t{_copy_text(source)}\t{{}}\t\\N\n"
+    head = _copy_text(spider)
+    text = "".join(f"{task_id}\t{head}\t{_copy_text(url)}{middle}" for task_id, url in zip(ids, urls, strict=True))
+    with cur.copy(
+        "COPY tasks (id, spider, url, status, attempts, priority, created_at, updated_at, source, meta, job_id)"
+        " FROM STDIN"
+    ) as copy:
+        copy.write(text)
+    return ids
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format: backslash, tab and line breaks escaped (URLs have none but the first)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
 def task_states(cur: Cursor, task_ids: Sequence[int]) -> dict[int, TaskState]:
     """Spider and status of the tasks that exist among ``task_ids``."""
     states: dict[int, TaskState] = {}

@@ -252,6 +252,12 @@ class Cursor:
         if rows:
             self._raw.executemany(self._sql(sql), [tuple(r) for r in rows])
 
+    def copy(self, sql: str) -> Any:
+        """PostgreSQL's ``COPY ... FROM STDIN`` (psycopg's ``Cursor.copy``: a context manager with ``write_row``)."""
+        if self.db.dialect != "postgresql":
+            raise TypeError("COPY is PostgreSQL's; SQLite takes executemany")
+        return self._raw.copy(sql)
+
     def fetchone(self) -> dict[str, Any] | None:
         row = self._raw.fetchone()
         return None if row is None else dict(row)
