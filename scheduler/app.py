@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -20,6 +20,7 @@ from scheduler.alerts import Alerts
 from scheduler.config import SchedulerConfig
 from scheduler.daemon import SchedulerDaemon
 from scheduler.leader import Leadership, lock_for
+from scheduler.metrics import SchedulerMetrics
 from scheduler.nodes import NodePool
 from scheduler.scrapyd import ScrapydClient
 from scraperq.storage import leader, open_database, redact_url
@@ -35,6 +36,7 @@ class SchedulerApp:
     client: ScrapydClient
     pool: NodePool
     daemon: SchedulerDaemon
+    metrics: SchedulerMetrics = field(default_factory=SchedulerMetrics)
 
     def close(self) -> None:
         self.db.close()
@@ -58,7 +60,9 @@ def build_app(settings: Any) -> SchedulerApp:
     )
     daemon = SchedulerDaemon(config, db, client, pool, leadership)
     daemon.alerts = Alerts.from_settings(settings, db, pool)
-    return SchedulerApp(config, db, client, pool, daemon)
+    metrics = SchedulerMetrics()
+    daemon.dispatcher.on_dispatched = metrics.observe_dispatch
+    return SchedulerApp(config, db, client, pool, daemon, metrics)
 
 
 def run(settings: Any) -> int:

@@ -103,6 +103,8 @@ class Dispatcher:
         self.strays = strays if strays is not None else Strays()
         self.clock = clock
         self._in_flight: set[int] = set()
+        # Told the seconds from each dispatched run's fire time to its acceptance (the metrics' histogram).
+        self.on_dispatched: Callable[[float], None] | None = None
         self._in_flight_lock = threading.Lock()
 
     def hold(self, run_id: int) -> None:
@@ -149,6 +151,8 @@ class Dispatcher:
             accepted_at = self.clock()
             jobs.mark_accepted(self.db, run.run_id, node=node.name, at=accepted_at)
             self.pool.note_dispatched(node)
+            if self.on_dispatched is not None:
+                self.on_dispatched((accepted_at - run.fire_time).total_seconds())
             for other in maybe_taken:
                 self.strays.add(other, run.job_id, accepted_at)
             logger.info(

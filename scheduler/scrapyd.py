@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from scraperq.errors import ConfigError
+from scraperq.redact import ENCODE_ADVICE, misplaced_credentials, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,13 @@ def parse_nodes(value: str, *, default_capacity: int) -> list[Node]:
     for raw in (part.strip() for part in (value or "").split(",")):
         if not raw:
             continue
-        parts = urlsplit(raw)
-        shown = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], fragment=""))
+        shown = redact_url(raw)
+        if misplaced_credentials(raw):
+            raise ConfigError(f"SCRAPYD_NODES entry {shown!r} cannot be read: {ENCODE_ADVICE}")
+        try:
+            parts = urlsplit(raw)
+        except ValueError:  # a '[' or ']' in a password
+            raise ConfigError(f"SCRAPYD_NODES entry {shown!r} cannot be read: {ENCODE_ADVICE}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"SCRAPYD_NODES entry {shown!r} is not an http(s) URL")
         try:

@@ -149,7 +149,7 @@ class ScheduleService:
 
     def check_settings(self, settings: Mapping[str, str]) -> dict[str, str]:
         for key, value in settings.items():
-            if not _SETTING_NAME.match(key or ""):
+            if not _SETTING_NAME.fullmatch(key or ""):
                 raise FieldError(f"settings.{key}", "Scrapy settings are upper case, like DOWNLOAD_DELAY")
             problem = setting_problem(key, str(value), self.settings)
             if problem is not None:
@@ -176,6 +176,8 @@ class ScheduleService:
         assert interval is not None
         if interval < 1:
             raise FieldError("interval_seconds", "the interval must be at least 1 second")
+        if interval > store.MAX_INTERVAL_SECONDS:
+            raise FieldError("interval_seconds", f"the interval must be at most {store.MAX_INTERVAL_SECONDS} seconds")
         return None, interval, "UTC"
 
     def _check(

@@ -65,7 +65,7 @@ PRELOAD = (
     "scrapy.utils._remote_control", "scrapy.extensions.telnet", "scrapy.shell", "scrapy.dupefilters",
     "scrapy_redis", "queuelib", "platformdirs", "sqlite3", "unittest", "aiohttp.web",
     "redis", "redis.asyncio", "psycopg", "psycopg_pool", "lxml.html", "parsel", "tldextract", "yaml", "jmespath",
-    "itemadapter", "aiohttp", "apscheduler.schedulers.background", "cheroot.wsgi", "werkzeug", "requests",
+    "itemadapter", "aiohttp", "apscheduler.schedulers.background", "waitress.server", "werkzeug", "requests",
     "pkg_resources", "scrapyd.runner",  # Scrapyd's job runner (tests/scrapyd_runner.py)
 )  # fmt: skip
 

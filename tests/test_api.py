@@ -229,27 +229,44 @@ def test_healthz_is_503_when_the_database_is_gone(pg_server_url: str, monkeypatc
         _stop(*started)
 
 
+def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a /metrics page, read by prometheus_client's own parser: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: dict, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
 def test_metrics_are_prometheus_text_with_task_node_and_request_counts(api: Api, db: Database) -> None:
     ids = add_tasks(db, 3)
     with db.transaction() as cur:
         mark_failed(cur, ids[0], 1, "HTTP 404", utcnow())
-    counter = re.compile(r'^scraperq_api_requests_total\{route="/api/tasks",method="GET",code="200"\} (\d+)$', re.M)
 
-    def tasks_listed() -> int:
-        found = counter.search(api.get("/metrics").text)
-        return int(found.group(1)) if found else 0
+    def tasks_listed() -> float:
+        found = sample(
+            metric_samples(api.get("/metrics").text), "scraperq_api_requests_total", route="/api/tasks", method="GET",
+            code="200",
+        )  # fmt: skip
+        return found or 0
 
     before = tasks_listed()
     api.get("/api/tasks")
     assert tasks_listed() == before + 1
     response = api.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    sample = re.compile(r'^[a-z_]+(\{[a-z_]+="(?:[^"\\\n]|\\.)*"(,[a-z_]+="(?:[^"\\\n]|\\.)*")*\})? -?[0-9.e+]+$')
-    lines = response.text.splitlines()
-    assert all(line.startswith("# ") or sample.match(line) for line in lines), response.text
-    assert 'scraperq_tasks{status="pending"} 2' in lines
-    assert 'scraperq_tasks{status="failed"} 1' in lines
-    assert any(re.match(r'scraperq_scrapyd_node_up\{node="http://127.0.0.1:\d+"\} 0$', line) for line in lines)
+    samples = metric_samples(response.text)
+    assert sample(samples, "scraperq_tasks", spider="generic", status="pending") == 2
+    assert sample(samples, "scraperq_tasks", spider="generic", status="failed") == 1
+    assert sample(samples, "scraperq_task_failures_total", spider="generic") == 1
+    nodes = [labels for (name, labels), value in samples.items() if name == "scraperq_scrapyd_node_up" and value == 0]
+    assert len(nodes) == 1 and re.fullmatch(r"http://127.0.0.1:\d+", dict(nodes[0])["node"])
 
 
 def test_dashboard_is_one_self_contained_page_with_user_text_escaped(api: Api, db: Database) -> None:
@@ -263,6 +280,22 @@ def test_dashboard_is_one_self_contained_page_with_user_text_escaped(api: Api, d
     assert "nightly-books" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing loaded from elsewhere
+
+
+def test_interactive_docs_are_served_with_their_files_from_this_server(api: Api) -> None:
+    page = api.get("/docs")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    files = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert files and all(f.startswith("/docs/") for f in files), files  # nothing from another site
+    for path in files:
+        asset = api.raw("GET", path)
+        assert asset.status_code == 200, path
+        assert len(asset.content) > 100
+    script = api.raw("GET", "/docs/swagger-ui-bundle.js")
+    assert script.headers["Content-Type"].startswith("text/javascript") and b"SwaggerUIBundle" in script.content
+    assert api.raw("GET", "/docs/..%2Fapp.py").status_code in (400, 404)
+    assert api.raw("GET", "/docs/swagger-editor.js").status_code in (400, 404)  # only the listed files
 
 
 # -- tasks ------------------------------------------------------------------------------------
@@ -619,6 +652,10 @@ def test_run_now_dispatches_to_a_scrapyd_node_and_shows_in_jobs(
 
     run = wait_for(dispatched, timeout=10, message="the leading daemon to dispatch the run")
     assert run["scrapyd_job_id"] == requested["scrapyd_job_id"]
+    # The dispatch was timed, from the request to the node's acceptance, in the metrics' histogram.
+    timed = metric_samples(api.get("/metrics").text)
+    assert sample(timed, "scraperq_dispatch_latency_seconds_count") == 1
+    assert sample(timed, "scraperq_dispatch_latency_seconds_sum") > 0
     assert run["node"] in {node.name for node in scrapyd}
     node = next(n for n in scrapyd if n.name == run["node"])
     wait_for(

@@ -38,7 +38,10 @@ DESTINATION_SETTINGS = {"webhook": "SCRAPERQ_ALERT_WEBHOOK", "slack": "SCRAPERQ_
 def redact_webhook(url: str) -> str:
     """The URL as logs may show it: scheme, host and port. A webhook's path and query are its secret
     (Slack: ``/services/T000/B000/XXXX``), and so are credentials before the host."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a '[' where no IPv6 address can be: show nothing of it
+        return f"{url.partition('://')[0][:10]}://***"
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
@@ -123,7 +126,10 @@ def flag(value: Any, name: str) -> bool:
 
 
 def _checked_url(setting: str, url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ConfigError(f"{setting} is not a URL that can be read: {redact_webhook(url)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{setting} must be an http(s) URL, got {redact_webhook(url)!r}")
     try:

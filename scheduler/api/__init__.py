@@ -6,12 +6,14 @@ guards it and is required off loopback (:mod:`scheduler.api.config`).
 
 Modules, one concern each:
 
-* :mod:`~scheduler.api.server`: the HTTP server (Cheroot; why, in its docstring);
-* :mod:`~scheduler.api.app`: the WSGI application: routes, token, JSON errors;
-* :mod:`~scheduler.api.http`: request parsing and the status codes used;
+* :mod:`~scheduler.api.server`: the HTTP server (waitress; why, in its docstring);
+* :mod:`~scheduler.api.app`: the WSGI application: the routes' list, token, JSON errors;
+* :mod:`~scheduler.api.models`: the pydantic models that validate requests and describe answers;
+* :mod:`~scheduler.api.http`: request parsing, what no request may hold, the status codes used;
 * :mod:`~scheduler.api.tasks`, :mod:`~scheduler.api.submit`, :mod:`~scheduler.api.results`,
   :mod:`~scheduler.api.schedules`, :mod:`~scheduler.api.runs`, :mod:`~scheduler.api.system`: the routes;
-* :mod:`~scheduler.api.openapi`: the OpenAPI 3 description served at ``/openapi.json``;
+* :mod:`~scheduler.api.openapi`: ``/openapi.json``, generated from the routes and the models;
+* :mod:`~scheduler.api.docs`: ``/docs`` (Swagger UI, its files from the installed package);
 * :mod:`~scheduler.api.dashboard`, :mod:`~scheduler.api.metrics`: ``/`` and ``/metrics``.
 
 Nothing starts at import time: :func:`serve` binds and starts the server.

@@ -1,9 +1,13 @@
 """The API as a WSGI application: routing, the token check, JSON errors, access log, counters.
 
 Each route is a plain function ``handler(ctx, request, **path_values)`` (plus
-``body`` for routes that take a JSON object), listed once in :data:`ROUTES`
-with its path in OpenAPI form; ``scheduler.api.openapi`` describes the same
-paths, and a test checks that the two agree.
+``query`` and ``body``, validated by the route's models), listed once in
+:data:`ROUTES` with its path in OpenAPI form and its models;
+``scheduler.api.openapi`` generates the document from that list.
+
+Before any route runs, a path or query string with control characters and a
+body with NUL, lone surrogates or deep nesting are refused (400), so nothing of
+the kind reaches the database or the log.
 
 The token (``SCRAPERQ_API_TOKEN``) is checked before anything else, for every
 route but ``/healthz``, so a client without it learns nothing, not even which
@@ -22,32 +26,67 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from scheduler.api import dashboard, dead, metrics, results, runs, schedules, system, tasks
+from scheduler.api import dashboard, dead, docs, metrics, models, results, runs, schedules, system, tasks
 from scheduler.api.context import ApiContext
-from scheduler.api.http import MAX_ID, ApiError, error_response, read_json_object
+from scheduler.api.http import MAX_ID, ApiError, check_request_text, error_response, read_json_object
+from scheduler.api.models import Query, validate_body, validate_query
+from scheduler.api.models import Request as BodyModel
 from scheduler.service import FieldError
 from scraperq.errors import BadInput, ConfigError, Conflict, NotFound, ScraperqError, StorageUnavailable
+from scraperq.redact import log_safe
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("scheduler.api.access")
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A documented answer: a JSON body described by ``model``, or other ``media`` types (as text)."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    media: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
 class Route:
-    path: str  # OpenAPI form: /api/tasks/{task_id}
+    """One operation: its path (OpenAPI form: ``/api/tasks/{task_id}``), what it takes and what it answers.
+
+    A route is added by listing it in :data:`ROUTES`; ``/openapi.json`` describes it from these fields:
+    ``query`` and ``body`` are the models (:mod:`scheduler.api.models`) that validate the request
+    before the handler runs, and the handler gets their instances as ``query=`` and ``body=``;
+    ``answers`` are the successes, ``errors`` the error codes particular to it (with what they mean
+    here, or "" for the usual meaning). 400, 401 (unless ``public``), 503, and 413/415 for a body,
+    are documented for every route, since every route can give them.
+    """
+
+    path: str
     method: str
     handler: Callable[..., Response]
+    summary: str = ""
+    description: str = ""
+    query: type[Query] | None = None
+    body: type[BodyModel] | None = None
+    # A JSON object the handler checks itself (a dict as ``body=``), for a route without a model.
     takes_body: bool = False
+    answers: Mapping[int, Answer] = field(default_factory=dict)
+    errors: Mapping[int, str] = field(default_factory=dict)
     public: bool = False  # answered without the token
+    security: tuple[str, ...] = ("bearer",)
+
+    @property
+    def reads_body(self) -> bool:
+        return self.body is not None or self.takes_body
 
     @property
     def rule(self) -> str:
@@ -59,25 +98,189 @@ _QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
 # Ids are BIGINT: a larger number matches no route (404) rather than failing in the database.
 _CONVERTERS = {"task_id": f"int(min=1, max={MAX_ID}):"}
 
+_E409_NAME = "A schedule by that name exists."
+
 ROUTES: tuple[Route, ...] = (
-    Route("/", "GET", dashboard.dashboard),
-    Route("/healthz", "GET", system.healthz, public=True),
-    Route("/metrics", "GET", metrics.metrics),
-    Route("/openapi.json", "GET", system.openapi),
-    Route("/api/tasks", "GET", tasks.listing),
-    Route("/api/tasks", "POST", tasks.create, takes_body=True),
-    Route("/api/tasks/{task_id}", "GET", tasks.detail),
-    Route("/api/results", "GET", results.export),
-    Route("/api/schedules", "GET", schedules.listing),
-    Route("/api/schedules", "POST", schedules.create, takes_body=True),
-    Route("/api/schedules/{name}", "GET", schedules.detail),
-    Route("/api/schedules/{name}", "PATCH", schedules.update, takes_body=True),
-    Route("/api/schedules/{name}", "DELETE", schedules.delete),
-    Route("/api/schedules/{name}/run", "POST", schedules.run_now),
-    Route("/api/jobs", "GET", runs.job_listing),
-    Route("/api/nodes", "GET", runs.node_listing),
-    Route("/api/dead", "GET", dead.listing),
-    Route("/api/dead", "POST", dead.act, takes_body=True),
+    Route(
+        "/",
+        "GET",
+        dashboard.dashboard,
+        "Dashboard (HTML)",
+        "Tasks, nodes, schedules and recent jobs. With a token, basic auth with the token as password works too,"
+        " so a browser can open it.",
+        answers={200: Answer("The page.", media=("text/html",))},
+        security=("bearer", "basic"),
+    ),
+    Route(
+        "/healthz",
+        "GET",
+        system.healthz,
+        "Liveness and database check (no token needed)",
+        answers={200: Answer("The daemon and its database are up.", models.Health)},
+        errors={503: "The database cannot be reached."},
+        public=True,
+    ),
+    Route(
+        "/metrics",
+        "GET",
+        metrics.metrics,
+        "Prometheus metrics (text exposition format 0.0.4)",
+        answers={
+            200: Answer("Tasks, items, pages, queues, job runs, nodes, alerts, API and process.", media=("text/plain",))
+        },
+    ),
+    Route(
+        "/openapi.json",
+        "GET",
+        system.openapi,
+        "This document",
+        answers={200: Answer("The OpenAPI description.", models.Document)},
+    ),
+    Route(
+        "/docs",
+        "GET",
+        docs.page,
+        "Interactive documentation of this API (HTML)",
+        answers={200: Answer("The page; its script and style are served from /docs/.", media=("text/html",))},
+        security=("bearer", "basic"),
+    ),
+    Route(
+        "/docs/{asset}",
+        "GET",
+        docs.asset,
+        "A file of the documentation page (script, style, icon)",
+        answers={200: Answer("The file.", media=docs.MEDIA_TYPES)},
+        errors={404: "No such file."},
+        security=("bearer", "basic"),
+    ),
+    Route(
+        "/api/tasks",
+        "GET",
+        tasks.listing,
+        "List tasks, newest first",
+        query=models.TaskQuery,
+        answers={200: Answer("A page of tasks.", models.TaskList)},
+    ),
+    Route(
+        "/api/tasks",
+        "POST",
+        tasks.create,
+        "Submit URLs as tasks",
+        "Each URL becomes a pending task and is queued for the spider's workers on Redis (`<spider>:start_urls`),"
+        " exactly as `scraperq enqueue` does.",
+        body=models.TaskSubmission,
+        answers={201: Answer("The new tasks' ids, in the order of the URLs.", models.TasksCreated)},
+        errors={422: ""},
+    ),
+    Route(
+        "/api/tasks/{task_id}",
+        "GET",
+        tasks.detail,
+        "One task",
+        answers={200: Answer("The task.", models.Task)},
+        errors={404: ""},
+    ),
+    Route(
+        "/api/results",
+        "GET",
+        results.export,
+        "Export results (streamed)",
+        "Every matching result in id order, streamed with chunked encoding. JSON Lines: one object per line with"
+        " id, task_id, spider, url, scraped_at and data. CSV: those columns, with data as one JSON cell.",
+        query=models.ResultQuery,
+        answers={200: Answer("The results.", media=tuple(results.MEDIA_TYPES.values()))},
+    ),
+    Route(
+        "/api/schedules",
+        "GET",
+        schedules.listing,
+        "List schedules with their last run",
+        answers={200: Answer("Every schedule, by name.", models.ScheduleList)},
+    ),
+    Route(
+        "/api/schedules",
+        "POST",
+        schedules.create,
+        "Add a schedule",
+        body=models.NewSchedule,
+        answers={201: Answer("The schedule, with its first fire time.", models.Schedule)},
+        errors={409: _E409_NAME, 422: ""},
+    ),
+    Route(
+        "/api/schedules/{name}",
+        "GET",
+        schedules.detail,
+        "One schedule and its recent runs",
+        query=models.ScheduleQuery,
+        answers={200: Answer("The schedule.", models.Schedule)},
+        errors={404: ""},
+    ),
+    Route(
+        "/api/schedules/{name}",
+        "PATCH",
+        schedules.update,
+        "Change a schedule (timing, spider, arguments, settings, paused or not)",
+        body=models.ScheduleChange,
+        answers={200: Answer("The schedule as it is now.", models.Schedule)},
+        errors={404: "", 422: ""},
+    ),
+    Route(
+        "/api/schedules/{name}",
+        "DELETE",
+        schedules.delete,
+        "Remove a schedule (its run history stays)",
+        answers={204: Answer("Removed.")},
+        errors={404: ""},
+    ),
+    Route(
+        "/api/schedules/{name}/run",
+        "POST",
+        schedules.run_now,
+        "Run a schedule now",
+        "Records a run request; the leading scheduler daemon dispatches it to the least-loaded Scrapyd node within"
+        " two seconds, and it is followed like any run (see /api/jobs).",
+        answers={202: Answer("Requested.", models.RunStarted)},
+        errors={
+            404: "",
+            409: "The schedule's previous run is still going.",
+            503: "No scheduler daemon leads (or the database is down); nothing was recorded.",
+        },
+    ),
+    Route(
+        "/api/jobs",
+        "GET",
+        runs.job_listing,
+        "Job runs, newest first",
+        query=models.JobQuery,
+        answers={200: Answer("Job runs.", models.JobList)},
+        errors={404: "No schedule by that name."},
+    ),
+    Route(
+        "/api/nodes",
+        "GET",
+        runs.node_listing,
+        "The Scrapyd nodes and their load",
+        answers={200: Answer("Each node in SCRAPYD_NODES.", models.NodeList)},
+    ),
+    Route(
+        "/api/dead",
+        "GET",
+        dead.listing,
+        "Dead letters: start payloads workers refused, newest first",
+        query=models.DeadQuery,
+        answers={200: Answer("A page of dead letters.", models.DeadList)},
+    ),
+    Route(
+        "/api/dead",
+        "POST",
+        dead.act,
+        "Requeue or purge dead letters",
+        "`requeue` puts the payloads back on `<spider>:start_urls` as they arrived (workers check them again);"
+        " a letter that kept only part of its payload is skipped. `purge` deletes them.",
+        body=models.DeadAction,
+        answers={200: Answer("What was done.", models.DeadDone)},
+        errors={404: "None of the ids given was found."},
+    ),
 )
 
 # What a scraperq error means for an HTTP client (see scheduler.api.http for the rules).
@@ -119,10 +322,18 @@ class ApiApp:
             response = redirect.get_response(environ)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         elapsed = time.monotonic() - started
-        self.ctx.stats.record(route_name, request.method, response.status_code, elapsed)
+        self.ctx.metrics.observe_request(route_name, request.method, response.status_code, elapsed)
         # Probes and scrapes come every few seconds: they would drown the log at INFO.
         level = logging.DEBUG if route_name in _QUIET_ROUTES and response.status_code < 400 else logging.INFO
-        access_logger.log(level, "%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed * 1000)
+        # The method and path are the client's: escaped, so that no %0A in them can start a log line of its own.
+        access_logger.log(
+            level,
+            "%s %s %d %.1fms",
+            log_safe(request.method, limit=20),
+            log_safe(request.path, limit=300),
+            response.status_code,
+            elapsed * 1000,
+        )
         return response(environ, start_response)
 
     # -- steps ---------------------------------------------------------------------------
@@ -144,10 +355,14 @@ class ApiApp:
         try:
             if not (route is not None and route.public) and not self._authorized(request):
                 raise self._unauthorized(request)
+            check_request_text(request)
             if route is None:
                 raise _routing_error(request, values)
-            if route.takes_body:
-                values["body"] = read_json_object(request, self.ctx.config.max_body)
+            if route.query is not None:
+                values["query"] = validate_query(route.query, request.args)
+            if route.reads_body:
+                body = read_json_object(request, self.ctx.config.max_body)
+                values["body"] = validate_body(route.body, body) if route.body is not None else body
             return route.handler(self.ctx, request, **values)
         except ApiError as exc:
             return error_response(exc)
@@ -156,11 +371,11 @@ class ApiApp:
         except ScraperqError as exc:
             status = next((code for error, code in _ERROR_STATUS if isinstance(exc, error)), 400)
             if status == 503:
-                logger.warning("%s %s: %s", request.method, request.path, exc)
+                logger.warning("%s %s: %s", log_safe(request.method, limit=20), log_safe(request.path), exc)
             details = [{"field": exc.field, "error": exc.reason}] if isinstance(exc, FieldError) else None
             return error_response(ApiError(status, str(exc), details=details))
         except Exception:
-            logger.exception("%s %s failed", request.method, request.path)
+            logger.exception("%s %s failed", log_safe(request.method, limit=20), log_safe(request.path))
             return error_response(ApiError(500, "internal error; the scheduler's log has the details"))
 
     # -- the token -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scheduler.api.config import ApiConfig
-from scheduler.api.stats import RequestStats
+from scheduler.metrics import SchedulerMetrics
 from scheduler.nodes import NodePool
 from scheduler.service import ScheduleService
 from scraperq.storage.connection import Database
@@ -40,7 +40,8 @@ class ApiContext:
     is_leader: Callable[[], bool] | None = None
     # Wakes the daemon's loop at once (a run was requested); None without a loop.
     wake: Callable[[], None] | None = None
-    stats: RequestStats = field(default_factory=RequestStats)
+    # The daemon's registry; the API adds its collector of the stored state to it.
+    metrics: SchedulerMetrics = field(default_factory=SchedulerMetrics)
     _redis: Any = field(default=None, repr=False)
     _redis_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -55,7 +56,13 @@ class ApiContext:
             service=ScheduleService(app.db, settings),
             is_leader=daemon.leadership.is_leader.is_set,
             wake=daemon.wake,
+            metrics=app.metrics,
         )
+
+    def __post_init__(self) -> None:
+        from scheduler.api.metrics import StateCollector
+
+        self.metrics.registry.register(StateCollector(self))
 
     def check_spider(self, name: str) -> None:
         """BadInput unless the project has the spider (the message ``scraperq enqueue`` gives)."""

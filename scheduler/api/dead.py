@@ -8,48 +8,33 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import redis
 from werkzeug.wrappers import Request, Response
 
 from scheduler.api.context import ApiContext
-from scheduler.api.http import ApiError, check_fields, json_response, query_int, query_text
+from scheduler.api.http import json_response
+from scheduler.api.models import DEAD_ACTIONS as ACTIONS
+from scheduler.api.models import DEAD_ID as ID_PATTERN
+from scheduler.api.models import DEAD_MAX_IDS as MAX_IDS
+from scheduler.api.models import DEAD_MAX_LIMIT as MAX_LIMIT
+from scheduler.api.models import DeadAction, DeadQuery
 from scraperq.errors import NotFound, StorageUnavailable, first_line
 from scraperq.queue import deadletters
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
-MAX_IDS = 1000
-ACTIONS = ("requeue", "purge")
-ID_PATTERN = "^[0-9a-f]{12}$"
-_ID = re.compile(ID_PATTERN)
+__all__ = ["ACTIONS", "ID_PATTERN", "MAX_IDS", "MAX_LIMIT", "act", "listing"]
 
 
-def listing(ctx: ApiContext, request: Request) -> Response:
-    spider = query_text(request, "spider")
-    limit = query_int(request, "limit", default=DEFAULT_LIMIT, high=MAX_LIMIT)
-    offset = query_int(request, "offset", default=0, low=0)
+def listing(ctx: ApiContext, request: Request, query: DeadQuery) -> Response:
     try:
-        letters = deadletters.list_letters(ctx.redis(), spider, limit=limit, offset=offset)
+        letters = deadletters.list_letters(ctx.redis(), query.spider, limit=query.limit, offset=query.offset)
     except redis.RedisError as exc:
         raise StorageUnavailable(f"Redis failed: {first_line(exc)}") from None
-    next_offset = offset + len(letters) if len(letters) == limit else None
+    next_offset = query.offset + len(letters) if len(letters) == query.limit else None
     return json_response({"dead": [x.as_json() for x in letters], "next_offset": next_offset})
 
 
-def act(ctx: ApiContext, request: Request, body: dict[str, Any]) -> Response:
-    check_fields(body, ("action", "spider", "ids"), required=("action",))
-    action = body["action"]
-    if action not in ACTIONS:
-        raise ApiError(400, f"'action' must be one of {', '.join(ACTIONS)}")
-    spider = body.get("spider")
-    if spider is not None and (not isinstance(spider, str) or not spider):
-        raise ApiError(400, "'spider' must be a spider name")
-    ids = body.get("ids", [])
-    if not isinstance(ids, list) or len(ids) > MAX_IDS or not all(isinstance(i, str) and _ID.match(i) for i in ids):
-        raise ApiError(400, f"'ids' must be an array of at most {MAX_IDS} dead letter ids (12 hex digits)")
+def act(ctx: ApiContext, request: Request, body: DeadAction) -> Response:
+    action, spider, ids = body.action, body.spider, body.ids
     client = ctx.redis()
     try:
         if action == "requeue":

@@ -19,6 +19,7 @@ Every error body is ``{"error": "<one line>", "status": <code>}``, with
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from scraperq.errors import BadInput
+from scraperq.redact import log_safe
 from scraperq.storage.export import json_default
 from scraperq.times import parse_when
 
@@ -80,14 +82,82 @@ def read_json_object(request: Request, max_body: int) -> dict[str, Any]:
     except RequestEntityTooLarge:
         raise ApiError(413, f"request body is larger than the limit of {max_body} bytes") from None
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise ApiError(400, "request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise ApiError(400, f"request body is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # a number of more than 4,300 digits; NaN or Infinity
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(400, "request body must be a JSON object")
+    check_json_text(value)
     return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# Deeper bodies are refused: no request of this API needs more than three levels.
+MAX_DEPTH = 32
+
+
+def check_json_text(value: Any) -> None:
+    """400 unless every string in ``value`` (keys too) can be stored and logged, and it is not too deep.
+
+    NUL cannot be stored in PostgreSQL text, and a lone surrogate (``"\\ud800"``) cannot
+    be encoded as UTF-8 at all: both are refused here, before any route sees them,
+    wherever they are. Iterative, so depth costs no stack.
+    """
+    pending: list[tuple[Any, str, int]] = [(value, "body", 0)]
+    while pending:
+        item, where, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"request body is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, str):
+            _check_text(item, where)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key, f"{where} (a key)")
+                pending.append((child, f"{where}.{key}" if depth < 4 else where, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, f"{where}[{i}]" if depth < 4 else where, depth + 1) for i, child in enumerate(item))
+
+
+def unstorable(text: str) -> str | None:
+    """What makes ``text`` impossible to store or log as it is (NUL, a lone surrogate), or None."""
+    if "\x00" in text:
+        return "a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "an unpaired surrogate character"
+    return None
+
+
+def _check_text(text: str, where: str) -> None:
+    problem = unstorable(text)
+    if problem is not None:
+        raise ApiError(400, f"{log_safe(where, limit=80)} holds {problem}, which cannot be stored")
+
+
+# C0 controls, DEL and C1 controls: what no path or query value of this API holds.
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_request_text(request: Request) -> None:
+    """400 for a path or query string holding control characters: no route takes one, and they are
+    what forges log lines (``%0A``) or cannot be stored (``%00``)."""
+    path = request.path
+    if CONTROLS.search(path):
+        raise ApiError(400, f"the path {log_safe(path, limit=200)} holds control characters")
+    for name, value in request.args.items(multi=True):
+        if CONTROLS.search(name) or CONTROLS.search(value):
+            shown = log_safe(f"{name}={value}", limit=200)
+            raise ApiError(400, f"query parameter {shown} holds control characters")
 
 
 def check_fields(body: Mapping[str, Any], allowed: Iterable[str], *, required: Iterable[str] = ()) -> None:

@@ -1,173 +1,225 @@
-"""``GET /metrics``: the scheduler's state in the Prometheus text exposition format (0.0.4).
+"""``GET /metrics``: the daemon's registry (:mod:`scheduler.metrics`) in the Prometheus text format,
+plus the state read at scrape time, by a custom collector, from the database, Redis and the nodes.
 
-Written by hand rather than with ``prometheus_client``: every value is a gauge
-read at scrape time from the database or the node pool (plus the API's own
-request counters), so a registry, collectors and a second HTTP server would
-add a dependency and nothing else.
+Series read at scrape time (``spider`` is one of the project's spiders, or ``other``
+for rows of a spider the project no longer has; ``node`` is a configured node's
+URL without credentials):
 
-Series:
-
-* ``scraperq_database_up``: 1 when the database answered this scrape;
-* ``scraperq_tasks{status}``, ``scraperq_results``: rows in ``tasks`` and ``results``;
+* ``scraperq_database_up``, ``scraperq_redis_up`` (only with ``REDIS_URL``);
+* ``scraperq_tasks{spider,status}``; ``scraperq_items_total{spider}`` (results stored),
+  ``scraperq_pages_total{spider}`` (responses received by job runs),
+  ``scraperq_task_failures_total{spider}`` (tasks that failed);
+* ``scraperq_job_runs_total{spider,outcome}`` (ended runs: finished, failed, cancelled,
+  skipped, missed) and ``scraperq_job_runs_active{status}``;
 * ``scraperq_schedules{state="active|paused"}``;
-* ``scraperq_job_runs_active{status="dispatching|pending|running"}``;
+* ``scraperq_queue_depth{spider}`` (start URLs and queued requests), ``scraperq_queue_delayed``,
+  ``scraperq_queue_held``, ``scraperq_queue_workers``, ``scraperq_dead_letters`` (each ``{spider}``);
 * ``scraperq_scrapyd_node_up{node}``, ``scraperq_scrapyd_node_jobs{node,state}``,
-  ``scraperq_scrapyd_node_capacity{node}`` (node names never carry credentials);
-* ``scraperq_scheduler_leader``: 1 while this daemon leads;
-* ``scraperq_api_requests_total{route,method,code}`` and
-  ``scraperq_api_request_duration_seconds`` (a summary: ``_sum`` and ``_count``).
+  ``scraperq_scrapyd_node_capacity{node}``; ``scraperq_scheduler_leader``;
+* ``scraperq_alert_deliveries{destination,status}``.
 
-When the database cannot be reached, the scrape still succeeds with
-``scraperq_database_up 0`` and the series that do not need it.
+When the database or Redis cannot be reached, the scrape still succeeds, with
+``..._up 0`` and the series that do not need it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector
 from werkzeug.wrappers import Request, Response
 
-from scheduler.api.context import ApiContext
-from scraperq.errors import StorageUnavailable
-from scraperq.storage import jobs
+from scraperq.errors import ConfigError, StorageUnavailable
+from scraperq.storage import figures, jobs
 from scraperq.storage import schedules as store
-from scraperq.storage.results import count_results
-from scraperq.storage.tasks import count_by_status
+from scraperq.storage.tasks import STATUSES as TASK_STATUSES
+
+if TYPE_CHECKING:
+    from scheduler.api.context import ApiContext
 
 logger = logging.getLogger(__name__)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-Labels = Mapping[str, str]
+OTHER = "other"
 
 
-class Exposition:
-    """Collects metric families and writes them out, HELP and TYPE once per family."""
+class StateCollector(Collector):
+    """What the daemon's storage, queue and nodes hold now, read at each scrape."""
 
-    def __init__(self) -> None:
-        self._lines: list[str] = []
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
 
-    def family(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[Labels, float]]) -> None:
-        self._lines.append(f"# HELP {name} {help_text}")
-        self._lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            self._lines.append(f"{name}{_labels(labels)} {_number(value)}")
+    def collect(self) -> Iterator[Metric]:
+        spiders = self._spiders()
+        yield from self._database(spiders)
+        yield from self._queues(spiders)
+        yield from self._nodes()
+        if self.ctx.is_leader is not None:
+            leader = GaugeMetricFamily("scraperq_scheduler_leader", "1 while this daemon holds the scheduler lock.")
+            leader.add_metric([], int(self.ctx.is_leader()))
+            yield leader
 
-    def sample(self, name: str, labels: Labels, value: float) -> None:
-        """A sample of the family declared just before (a summary's ``_sum`` and ``_count``)."""
-        self._lines.append(f"{name}{_labels(labels)} {_number(value)}")
+    def _spiders(self) -> list[str]:
+        try:
+            return sorted(self.ctx.service.spiders())
+        except Exception:  # a broken source file must not take the metrics away
+            logger.warning("Metrics without spider names", exc_info=True)
+            return []
 
-    def text(self) -> str:
-        return "\n".join(self._lines) + "\n"
+    def _database(self, spiders: list[str]) -> Iterator[Metric]:
+        up = GaugeMetricFamily("scraperq_database_up", "1 when the database answered this scrape.")
+        db = self.ctx.db
+        try:
+            tasks = figures.tasks_by_spider(db)
+            items = figures.results_by_spider(db)
+            runs = figures.runs_by_spider(db)
+            deliveries = figures.deliveries_by_status(db)
+            schedules = store.list_schedules(db)
+        except StorageUnavailable as exc:
+            logger.warning("Metrics without the database: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        known = set(spiders)
+        label = lambda name: name if name in known else OTHER  # noqa: E731
+        shown = [*spiders, OTHER]
 
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{key}="{_escape(str(value))}"' for key, value in labels.items())
-    return "{" + inner + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def collect(ctx: ApiContext) -> str:
-    out = Exposition()
-    _database(ctx, out)
-    _nodes(ctx, out)
-    if ctx.is_leader is not None:
-        out.family(
-            "scraperq_scheduler_leader",
-            "gauge",
-            "1 while this daemon holds the scheduler lock and fires schedules.",
-            [({}, int(ctx.is_leader()))],
+        by_status: Counter[tuple[str, str]] = Counter()
+        for (spider, status), n in tasks.items():
+            by_status[(label(spider), status)] += n
+        family = GaugeMetricFamily("scraperq_tasks", "Tasks by spider and status.", labels=["spider", "status"])
+        for spider in shown:
+            for status in TASK_STATUSES:
+                if spider != OTHER or by_status[(spider, status)]:
+                    family.add_metric([spider, status], by_status[(spider, status)])
+        yield family
+        failures = CounterMetricFamily(
+            "scraperq_task_failures", "Tasks that failed (their error is in the task).", labels=["spider"]
         )
-    _api(ctx, out)
-    return out.text()
+        for spider in shown:
+            if spider != OTHER or by_status[(spider, "failed")]:
+                failures.add_metric([spider], by_status[(spider, "failed")])
+        yield failures
+
+        stored: Counter[str] = Counter()
+        for spider, n in items.items():
+            stored[label(spider)] += n
+        yield _per_spider(CounterMetricFamily, "scraperq_items", "Items stored (rows in results).", stored, spiders)
+
+        outcomes: Counter[tuple[str, str]] = Counter()
+        pages: Counter[str] = Counter()
+        active: Counter[str] = Counter()
+        for (spider, status), (n, received) in runs.items():
+            pages[label(spider)] += received
+            if status in jobs.FINAL_STATUSES:
+                outcomes[(label(spider), status)] += n
+            else:
+                active[status] += n
+        yield _per_spider(
+            CounterMetricFamily, "scraperq_pages", "Responses received by the crawls of job runs.", pages, spiders
+        )
+        family = CounterMetricFamily(
+            "scraperq_job_runs", "Job runs that ended, by spider and outcome.", labels=["spider", "outcome"]
+        )
+        for spider in shown:
+            for outcome in jobs.FINAL_STATUSES:
+                if spider != OTHER or outcomes[(spider, outcome)]:
+                    family.add_metric([spider, outcome], outcomes[(spider, outcome)])
+        yield family
+        family = GaugeMetricFamily("scraperq_job_runs_active", "Job runs not ended yet, by status.", labels=["status"])
+        for status in jobs.ACTIVE_STATUSES:
+            family.add_metric([status], active[status])
+        yield family
+
+        states = Counter("active" if s.enabled else "paused" for s in schedules)
+        family = GaugeMetricFamily("scraperq_schedules", "Schedules by state.", labels=["state"])
+        for state in ("active", "paused"):
+            family.add_metric([state], states[state])
+        yield family
+
+        family = GaugeMetricFamily(
+            "scraperq_alert_deliveries",
+            "Alert deliveries by destination and status (pending, delivered, failed).",
+            labels=["destination", "status"],
+        )
+        for destination in ("webhook", "slack"):
+            for status in ("pending", "delivered", "failed"):
+                family.add_metric([destination, status], deliveries.get((destination, status), 0))
+        yield family
+
+    def _queues(self, spiders: list[str]) -> Iterator[Metric]:
+        if not self.ctx.settings.get("REDIS_URL"):
+            return
+        from scraperq.queue.connection import REDIS_DOWN_ERRORS
+        from scraperq.queue.keys import QueueKeys
+        from scraperq.queue.redisqueue import RedisQueue
+
+        up = GaugeMetricFamily("scraperq_redis_up", "1 when Redis answered this scrape.")
+        try:
+            client = self.ctx.redis()
+            sizes = {s: asdict(RedisQueue(client, QueueKeys.for_spider(s, self.ctx.settings)).sizes()) for s in spiders}
+        except (StorageUnavailable, ConfigError, *REDIS_DOWN_ERRORS) as exc:
+            logger.warning("Metrics without Redis: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        series = (
+            (
+                "scraperq_queue_depth",
+                "Start URLs and requests waiting in the spider's queue.",
+                ("start_urls", "requests"),
+            ),
+            ("scraperq_queue_delayed", "Requests waiting for their retry time.", ("delayed",)),
+            ("scraperq_queue_held", "Requests leased by workers now.", ("held",)),
+            ("scraperq_queue_workers", "Workers holding a lease.", ("workers",)),
+            ("scraperq_dead_letters", "Entries given up on, in the dead-letter list.", ("dead",)),
+        )
+        for name, text, fields in series:
+            values = {spider: sum(sizes[spider][f] for f in fields) for spider in spiders}
+            yield _per_spider(GaugeMetricFamily, name, text, values, spiders, other=False)
+
+    def _nodes(self) -> Iterator[Metric]:
+        statuses = self.ctx.pool.statuses()
+        up = GaugeMetricFamily(
+            "scraperq_scrapyd_node_up", "1 when the Scrapyd node answered and has the project.", labels=["node"]
+        )
+        jobs_on = GaugeMetricFamily(
+            "scraperq_scrapyd_node_jobs", "Jobs on the node, by state.", labels=["node", "state"]
+        )
+        capacity = GaugeMetricFamily(
+            "scraperq_scrapyd_node_capacity", "Jobs the node runs at once (SCRAPYD_NODE_CAPACITY).", labels=["node"]
+        )
+        for status in statuses:
+            name = status.node.name
+            up.add_metric([name], int(status.up))
+            jobs_on.add_metric([name, "running"], status.running)
+            jobs_on.add_metric([name, "pending"], status.pending)
+            capacity.add_metric([name], status.node.capacity)
+        yield from (up, jobs_on, capacity)
 
 
-def _database(ctx: ApiContext, out: Exposition) -> None:
-    try:
-        tasks = count_by_status(ctx.db)
-        results = count_results(ctx.db)
-        schedules = store.list_schedules(ctx.db)
-        active = jobs.runs_with_status(ctx.db, jobs.ACTIVE_STATUSES)
-    except StorageUnavailable as exc:
-        logger.warning("Metrics without the database: %s", exc)
-        out.family("scraperq_database_up", "gauge", "1 when the database answered this scrape.", [({}, 0)])
-        return
-    out.family("scraperq_database_up", "gauge", "1 when the database answered this scrape.", [({}, 1)])
-    out.family("scraperq_tasks", "gauge", "Tasks by status.", [({"status": s}, n) for s, n in sorted(tasks.items())])
-    out.family("scraperq_results", "gauge", "Rows in the results table.", [({}, results)])
-    states = Counter("active" if s.enabled else "paused" for s in schedules)
-    out.family(
-        "scraperq_schedules",
-        "gauge",
-        "Schedules by state.",
-        [({"state": state}, states[state]) for state in ("active", "paused")],
-    )
-    statuses = Counter(run.status for run in active)
-    out.family(
-        "scraperq_job_runs_active",
-        "gauge",
-        "Job runs not finished yet, by status.",
-        [({"status": status}, statuses[status]) for status in jobs.ACTIVE_STATUSES],
-    )
-
-
-def _nodes(ctx: ApiContext, out: Exposition) -> None:
-    statuses = ctx.pool.statuses()
-    out.family(
-        "scraperq_scrapyd_node_up",
-        "gauge",
-        "1 when the Scrapyd node answered daemonstatus.json.",
-        [({"node": s.node.name}, int(s.up)) for s in statuses],
-    )
-    out.family(
-        "scraperq_scrapyd_node_jobs",
-        "gauge",
-        "Jobs on the Scrapyd node, by state.",
-        [
-            ({"node": s.node.name, "state": state}, getattr(s, state))
-            for s in statuses
-            for state in ("running", "pending")
-        ],
-    )
-    out.family(
-        "scraperq_scrapyd_node_capacity",
-        "gauge",
-        "Jobs the node runs at once (SCRAPYD_NODE_CAPACITY).",
-        [({"node": s.node.name}, s.node.capacity) for s in statuses],
-    )
-
-
-def _api(ctx: ApiContext, out: Exposition) -> None:
-    requests, seconds = ctx.stats.snapshot()
-    out.family(
-        "scraperq_api_requests_total",
-        "counter",
-        "HTTP API requests answered, by route pattern, method and status code.",
-        [
-            ({"route": route, "method": method, "code": str(code)}, n)
-            for (route, method, code), n in sorted(requests.items())
-        ],
-    )
-    counts: Counter[tuple[str, str]] = Counter()
-    for (route, method, _code), n in requests.items():
-        counts[(route, method)] += n
-    out.family("scraperq_api_request_duration_seconds", "summary", "Time to answer HTTP API requests.", [])
-    for (route, method), total in sorted(seconds.items()):
-        labels = {"route": route, "method": method}
-        out.sample("scraperq_api_request_duration_seconds_sum", labels, total)
-        out.sample("scraperq_api_request_duration_seconds_count", labels, counts[(route, method)])
+def _per_spider(kind: Any, name: str, text: str, values: Any, spiders: list[str], *, other: bool = True) -> Metric:
+    family = kind(name, text, labels=["spider"])
+    for spider in spiders:
+        family.add_metric([spider], values.get(spider, 0))
+    if other and values.get(OTHER):
+        family.add_metric([OTHER], values[OTHER])
+    return family
 
 
 def metrics(ctx: ApiContext, request: Request) -> Response:
-    return Response(collect(ctx), content_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+    # The 0.0.4 text format: what every Prometheus and its parsers read.
+    return Response(
+        generate_latest(ctx.metrics.registry),
+        content_type=CONTENT_TYPE_PLAIN_0_0_4,
+        headers={"Cache-Control": "no-store"},
+    )

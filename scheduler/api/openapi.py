@@ -1,609 +1,162 @@
-"""The OpenAPI 3 description of the API, served at ``/openapi.json``.
+"""The OpenAPI 3.1 description of the API, served at ``/openapi.json``, generated from the routes.
 
-Written as data next to the routes it describes, and checked against the
-server by the tests: every route in ``scheduler.api.app.ROUTES`` is here and
-nothing else is, the document is valid OpenAPI 3.1, and every answer the tests
-receive (successes and errors alike) matches its schema.
+Nothing here is written by hand but words: each operation comes from its
+:class:`~scheduler.api.app.Route` (summary, path, the query and body models that
+validate the request, the models of its answers), and every schema from the
+pydantic models of :mod:`scheduler.api.models`. A route added to ``ROUTES`` is
+described at once; the tests check that the document is valid, that every answer
+matches it, and schemathesis sends what it describes (and what it does not).
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from scheduler.api import dead
-from scheduler.api.http import MAX_ID
-from scheduler.api.results import MEDIA_TYPES
-from scheduler.api.tasks import MAX_LIMIT, MAX_URLS
-from scraperq.payloads import MAX_PRIORITY
-from scraperq.storage.jobs import ORIGINS as RUN_ORIGINS
-from scraperq.storage.jobs import STATUSES as RUN_STATUSES
-from scraperq.storage.tasks import STATUSES as TASK_STATUSES
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from scheduler.api import docs, models
+
+if TYPE_CHECKING:
+    from scheduler.api.app import Route
 
 VERSION = "0.1.0"
 
 Schema = dict[str, Any]
 
+_REF = "#/components/schemas/{model}"
 
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: Schema) -> Schema:
-    if "$ref" in schema:
-        return {"anyOf": [schema, {"type": "null"}]}
-    return dict(schema, type=[schema["type"], "null"])
-
-
-_INT = {"type": "integer"}
-_ID = {"type": "integer", "format": "int64", "minimum": 1}
-_TEXT = {"type": "string"}
-_TIME = {"type": "string", "format": "date-time"}
-_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-
-_CRON = dict(
-    _TEXT,
-    description="Five fields as cron reads them (minute hour day-of-month month day-of-week): weekdays 0-7 with"
-    " 0 and 7 Sunday, names (MON-FRI, JAN), ranges, lists and steps; a day matching either day field when both"
-    " are restricted; or @yearly @annually @monthly @weekly @daily @midnight @hourly. DST: a schedule pinned to"
-    " hours keeps wall-clock time, a local time skipped when clocks go forward runs once right after the change,"
-    " and in a repeated hour it runs once; with * hours it runs by real time.",
-    examples=["30 6 * * 1-5"],
-)
-_TIMEZONE = dict(_TEXT, description="IANA name for the cron expression, e.g. Europe/Berlin; default UTC.")
-_ARGS = (
-    "Spider arguments (Scrapyd's -a), checked as `scrapy crawl` checks them: an argument the spider does not"
-    " declare, or a value it would refuse, is a 422 naming `args.<name>`."
-)
-_SETTINGS = "Scrapy settings for each run; a value that is not of the setting's type is a 422 naming `settings.<NAME>`."
-
-SCHEMAS: dict[str, Schema] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "status"],
-        "properties": {
-            "error": {"type": "string", "description": "One line saying what is wrong."},
-            "status": {"type": "integer", "description": "The HTTP status code, repeated."},
-            "details": {
-                "type": "array",
-                "description": "Each refused value, when there were several (e.g. one per invalid URL).",
-                "items": {
-                    "type": "object",
-                    "required": ["field", "error"],
-                    "properties": {"field": _TEXT, "error": _TEXT},
-                },
-            },
-        },
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status", "database"],
-        "properties": {
-            "status": {"type": "string", "enum": ["ok", "unavailable"]},
-            "database": {"type": "string", "enum": ["ok", "unreachable"]},
-            "leader": {"type": "boolean", "description": "Whether this daemon fires the schedules."},
-        },
-    },
-    "Task": {
-        "type": "object",
-        "required": [
-            "id",
-            "spider",
-            "url",
-            "status",
-            "attempts",
-            "error",
-            "priority",
-            "created_at",
-            "updated_at",
-            "started_at",
-            "finished_at",
-            "item_count",
-        ],  # fmt: skip
-        "properties": {
-            "id": _ID,
-            "spider": _TEXT,
-            "url": _TEXT,
-            "status": {"type": "string", "enum": list(TASK_STATUSES)},
-            "attempts": _INT,
-            "error": _nullable(dict(_TEXT, description="Why it failed, in words a person understands.")),
-            "priority": _INT,
-            "created_at": _TIME,
-            "updated_at": _TIME,
-            "started_at": _nullable(_TIME),
-            "finished_at": _nullable(_TIME),
-            "item_count": _INT,
-            "invalid_items": _INT,
-            "invalid_reason": _nullable(_TEXT),
-            "source": {"type": "string", "description": "Where it came from: cli, api, redis, a spider's start URL..."},
-            "meta": {"type": "object"},
-            "job_id": _nullable(dict(_TEXT, description="The Scrapyd job that created it, if any.")),
-        },
-    },
-    "TaskList": {
-        "type": "object",
-        "required": ["tasks", "next_before"],
-        "properties": {
-            "tasks": {"type": "array", "items": _ref("Task")},
-            "next_before": _nullable(
-                dict(_ID, description="Pass as `before` for the next (older) page; null on the last page.")
-            ),
-        },
-    },
-    "TaskSubmission": {
-        "type": "object",
-        "required": ["urls"],
-        "additionalProperties": False,
-        "properties": {
-            "urls": {"type": "array", "minItems": 1, "maxItems": MAX_URLS, "items": _TEXT},
-            "spider": dict(_TEXT, default="generic"),
-            "priority": {"type": "integer", "minimum": -MAX_PRIORITY, "maximum": MAX_PRIORITY, "default": 0},
-        },
-    },
-    "TasksCreated": {
-        "type": "object",
-        "required": ["spider", "task_ids"],
-        "properties": {
-            "spider": _TEXT,
-            "task_ids": {"type": "array", "items": _ID, "description": "In the order of the URLs."},
-        },
-    },
-    "JobRun": {
-        "type": "object",
-        "required": [
-            "id",
-            "schedule_id",
-            "spider",
-            "node",
-            "scrapyd_job_id",
-            "status",
-            "fire_time",
-            "dispatched_at",
-            "finished_at",
-            "error",
-            "origin",
-        ],  # fmt: skip
-        "properties": {
-            "id": _ID,
-            "schedule_id": _nullable(_ID),
-            "schedule": _nullable(dict(_TEXT, description="The schedule's name (in /api/jobs).")),
-            "spider": _TEXT,
-            "node": _nullable(dict(_TEXT, description="The Scrapyd node's URL, without credentials.")),
-            "scrapyd_job_id": _nullable(_TEXT),
-            "status": {"type": "string", "enum": list(RUN_STATUSES)},
-            "fire_time": _nullable(_TIME),
-            "dispatched_at": _nullable(_TIME),
-            "finished_at": _nullable(_TIME),
-            "error": _nullable(dict(_TEXT, description="Why it failed, was skipped or missed, in words.")),
-            "origin": {
-                "type": "string",
-                "enum": list(RUN_ORIGINS),
-                "description": "schedule: a fire time; manual: run by hand; scrapyd: started on a node directly.",
-            },
-            "created_at": _nullable(_TIME),
-            "started_at": _nullable(_TIME),
-            "item_count": _INT,
-            "task_count": _INT,
-            "tasks_failed": _INT,
-            "pages": dict(_INT, description="Responses the crawl received."),
-            "heartbeat_at": _nullable(dict(_TIME, description="When the crawl last said it was alive.")),
-            "host": _nullable(dict(_TEXT, description="The machine the crawl runs on.")),
-            "pid": _nullable(dict(_INT, description="The crawl's process id there.")),
-            "finish_reason": _nullable(dict(_TEXT, description="Scrapy's close reason, as the crawl reported it.")),
-        },
-    },
-    "JobList": {
-        "type": "object",
-        "required": ["jobs"],
-        "properties": {"jobs": {"type": "array", "items": _ref("JobRun")}},
-    },
-    "Schedule": {
-        "type": "object",
-        "required": [
-            "id",
-            "name",
-            "spider",
-            "args",
-            "settings",
-            "cron",
-            "interval_seconds",
-            "timezone",
-            "enabled",
-            "state",
-            "created_at",
-            "updated_at",
-            "next_fire_time",
-        ],  # fmt: skip
-        "properties": {
-            "id": _ID,
-            "name": _TEXT,
-            "spider": _TEXT,
-            "args": _STRING_MAP,
-            "settings": _STRING_MAP,
-            "cron": _nullable(_TEXT),
-            "interval_seconds": _nullable(dict(_INT, minimum=1)),
-            "timezone": _TEXT,
-            "enabled": {"type": "boolean"},
-            "state": {"type": "string", "enum": ["active", "paused"]},
-            "created_at": _TIME,
-            "updated_at": _TIME,
-            "next_fire_time": _nullable(_TIME),
-            "last_run": _nullable(_ref("JobRun")),
-            "runs": {"type": "array", "items": _ref("JobRun"), "description": "Recent runs, newest first."},
-        },
-    },
-    "ScheduleList": {
-        "type": "object",
-        "required": ["schedules"],
-        "properties": {"schedules": {"type": "array", "items": _ref("Schedule")}},
-    },
-    "NewSchedule": {
-        "type": "object",
-        "description": "Exactly one of `cron` (with an optional `timezone`) and `interval_seconds`.",
-        "required": ["name", "spider"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
-            "spider": _TEXT,
-            "cron": _CRON,
-            "timezone": _TIMEZONE,
-            "interval_seconds": dict(_INT, minimum=1),
-            "args": dict(_STRING_MAP, description=_ARGS),
-            "settings": dict(_STRING_MAP, description=_SETTINGS),
-            "enabled": {"type": "boolean", "default": True},
-        },
-    },
-    "ScheduleChange": {
-        "type": "object",
-        "description": "Any field of a new schedule but its name; what is left out stays as it is. `cron` turns"
-        " an interval schedule into a cron one, `interval_seconds` the reverse. The schedule keeps its id and its"
-        " run history; its next run is computed again from now when its timing changes or it is resumed.",
-        "additionalProperties": False,
-        "properties": {
-            "spider": _TEXT,
-            "cron": _CRON,
-            "timezone": _TIMEZONE,
-            "interval_seconds": dict(_INT, minimum=1),
-            "args": {
-                "type": "object",
-                "additionalProperties": {"type": ["string", "null"]},
-                "description": "Merged into the spider arguments; null removes one. " + _ARGS,
-            },
-            "settings": {
-                "type": "object",
-                "additionalProperties": {"type": ["string", "null"]},
-                "description": "Merged into the settings; null removes one. " + _SETTINGS,
-            },
-            "enabled": {
-                "type": "boolean",
-                "description": "false pauses; true resumes from now on (fire times while paused are not owed).",
-            },
-        },
-    },
-    "RunStarted": {
-        "type": "object",
-        "required": ["schedule", "run"],
-        "properties": {
-            "schedule": _TEXT,
-            "run": dict(
-                _ref("JobRun"),
-                description="The run, `requested`: the leading daemon dispatches it within two seconds.",
-            ),
-        },
-    },
-    "Node": {
-        "type": "object",
-        "required": ["name", "up", "running", "pending", "capacity", "load", "error"],
-        "properties": {
-            "name": dict(_TEXT, description="The node's URL, without credentials."),
-            "up": {"type": "boolean", "description": "It answers and has the project: jobs can go there."},
-            "state": {
-                "type": "string",
-                "enum": ["up", "down", "no project"],
-                "description": "no project: it answers, but the project is not deployed there.",
-            },
-            "running": _INT,
-            "pending": _INT,
-            "capacity": _INT,
-            "load": {"type": "number", "description": "(running + pending) / capacity."},
-            "error": _nullable(_TEXT),
-        },
-    },
-    "DeadLetter": {
-        "type": "object",
-        "required": ["id", "spider", "payload", "reason", "requeueable"],
-        "properties": {
-            "id": dict(_TEXT, pattern=dead.ID_PATTERN, description="Stable while the letter is stored."),
-            "spider": _TEXT,
-            "payload": dict(_TEXT, description="What arrived (its first 2,000 characters; bytes not UTF-8 as \\xff)."),
-            "reason": dict(_TEXT, description="Why it was refused."),
-            "worker": dict(_TEXT, description="The worker that refused it."),
-            "at": dict(_TEXT, description="When, ISO 8601."),
-            "payload_bytes": dict(_INT, description="The full size, when the payload was cut."),
-            "deliveries": _INT,
-            "requeueable": {"type": "boolean", "description": "false when only part of the payload was kept."},
-        },
-    },
-    "DeadList": {
-        "type": "object",
-        "required": ["dead", "next_offset"],
-        "properties": {
-            "dead": {"type": "array", "items": _ref("DeadLetter")},
-            "next_offset": _nullable(dict(_INT, description="Pass as `offset` for the next page; null on the last.")),
-        },
-    },
-    "DeadAction": {
-        "type": "object",
-        "required": ["action"],
-        "additionalProperties": False,
-        "properties": {
-            "action": {"type": "string", "enum": list(dead.ACTIONS)},
-            "spider": dict(_TEXT, description="Only this spider's letters; every spider's when left out."),
-            "ids": {
-                "type": "array",
-                "maxItems": dead.MAX_IDS,
-                "items": dict(_TEXT, pattern=dead.ID_PATTERN),
-                "description": "Only these letters; all when left out.",
-            },
-        },
-    },
-    "DeadDone": {
-        "type": "object",
-        "required": ["action", "done", "by_spider", "skipped", "missing"],
-        "properties": {
-            "action": {"type": "string", "enum": list(dead.ACTIONS)},
-            "done": dict(_INT, description="Letters requeued or purged."),
-            "by_spider": {"type": "object", "additionalProperties": _INT},
-            "skipped": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "spider", "reason"],
-                    "properties": {"id": _TEXT, "spider": _TEXT, "reason": _TEXT},
-                },
-            },
-            "missing": {"type": "array", "items": _TEXT, "description": "Ids asked for that were not found."},
-        },
-    },
-    "NodeList": {
-        "type": "object",
-        "required": ["nodes"],
-        "properties": {"nodes": {"type": "array", "items": _ref("Node")}},
-    },
+ERROR_MEANINGS = {
+    400: "Malformed request: not JSON, a missing or mistyped field, a bad query parameter, control characters.",
+    401: "Missing or wrong API token.",
+    404: "No such task, schedule or route.",
+    409: "Conflict with what is stored.",
+    413: "Request body larger than SCRAPERQ_API_MAX_BODY (or too many URLs).",
+    415: "The body is not sent as application/json.",
+    422: "A value is refused: an invalid URL, an unknown spider, a cron expression that never fires...",
+    503: "The database (or Redis, or every Scrapyd node) cannot be reached.",
 }
 
-_ERROR_MEANINGS = {
-    "400": "Malformed request: not JSON, a missing or mistyped field, a bad query parameter.",
-    "401": "Missing or wrong API token.",
-    "404": "No such task, schedule or route.",
-    "409": "Conflict with what is stored.",
-    "413": "Request body larger than SCRAPERQ_API_MAX_BODY (or too many URLs).",
-    "415": "The body is not sent as application/json.",
-    "422": "A value is refused: an invalid URL, an unknown spider, a cron expression that never fires...",
-    "503": "The database (or Redis, or every Scrapyd node) cannot be reached.",
+# Path parameters, by name, as the routes' converters take them.
+_PATH_SCHEMAS: dict[str, Schema] = {
+    "task_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": models.MAX_ID},
+    "name": {"type": "string", "pattern": models.SCHEDULE_NAME},
+    "asset": {"type": "string", "enum": sorted(docs.ASSETS)},
 }
 
 
-def _json(schema: Schema, description: str) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _models(routes: Iterable[Route]) -> list[type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {"Error": models.Error}
+    for route in routes:
+        for model in (route.body, *(a.model for a in route.answers.values())):
+            if model is not None:
+                found.setdefault(model.__name__, model)
+    return list(found.values())
 
 
-def _errors(*codes: str, **meanings: str) -> dict[str, Schema]:
-    """Error answers: 401 and 503 always, plus ``codes``; ``meanings`` (``e409=...``) overrides the text."""
-    out = {}
-    for code in ("401", *codes, "503"):
-        out[code] = _json(_ref("Error"), meanings.get(f"e{code}", _ERROR_MEANINGS[code]))
-    return dict(sorted(out.items()))
+def _schemas(routes: Iterable[Route]) -> dict[str, Schema]:
+    keyed = [(model, "validation") for model in _models(routes)]
+    _, document = models_json_schema(keyed, ref_template=_REF)  # type: ignore[arg-type]
+    return dict(sorted(document.get("$defs", {}).items()))
 
 
-def _query(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+def _ref(model: type[BaseModel]) -> Schema:
+    return {"$ref": _REF.format(model=model.__name__)}
 
 
-def _path(name: str, schema: Schema) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+def _parameters(route: Route) -> list[Schema]:
+    out = [
+        {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS.get(name, {"type": "string"})}
+        for name in _path_names(route.path)
+    ]
+    if route.query is not None:
+        schema = route.query.model_json_schema(ref_template=_REF)
+        for name, prop in schema.get("properties", {}).items():
+            prop = dict(prop)
+            description = prop.pop("description", "")
+            prop.pop("title", None)
+            out.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in schema.get("required", ()),
+                    "schema": _simple(prop),
+                    "description": description,
+                }
+            )
+    return out
 
 
-def _body(schema_name: str) -> Schema:
-    return {"required": True, "content": {"application/json": {"schema": _ref(schema_name)}}}
+def _simple(schema: Schema) -> Schema:
+    """A query parameter's schema without the ``anyOf [..., null]`` of an optional field: absent is null."""
+    options = schema.get("anyOf")
+    if options:
+        kept = [option for option in options if option.get("type") != "null"]
+        if len(kept) == 1:
+            rest = {
+                k: v for k, v in schema.items() if k not in ("anyOf", "default") or (k == "default" and v is not None)
+            }
+            return {**kept[0], **rest}
+    return schema
 
 
-_NAME = _path("name", {"type": "string"})
+def _path_names(path: str) -> list[str]:
+    import re
 
-PATHS: dict[str, dict[str, Schema]] = {
-    "/": {
-        "get": {
-            "summary": "Dashboard (HTML)",
-            "description": "Tasks, nodes, schedules and recent jobs. With a token, basic auth with the token as"
-            " password works too, so a browser can open it.",
-            "security": [{"bearer": []}, {"basic": []}],
-            "responses": {
-                "200": {"description": "The page.", "content": {"text/html": {"schema": _TEXT}}},
-                **_errors(),
-            },
+    return re.findall(r"\{(\w+)\}", path)
+
+
+def _answer(answer: Any) -> Schema:
+    out: Schema = {"description": answer.description}
+    if answer.model is not None:
+        out["content"] = {"application/json": {"schema": _ref(answer.model)}}
+    elif answer.media:
+        out["content"] = {media: {"schema": {"type": "string"}} for media in answer.media}
+    return out
+
+
+def _operation(route: Route, auth: bool) -> Schema:
+    operation: Schema = {"summary": route.summary or _first_line(route.handler.__doc__) or route.path}
+    if route.description:
+        operation["description"] = route.description
+    operation["security"] = [{name: []} for name in route.security] if auth and not route.public else []
+    parameters = _parameters(route)
+    if parameters:
+        operation["parameters"] = parameters
+    if route.reads_body:
+        schema = _ref(route.body) if route.body is not None else {"type": "object"}
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    responses = {str(status): _answer(answer) for status, answer in route.answers.items()}
+    if not responses:  # a route that does not say yet: some JSON, whatever its shape
+        responses["200"] = {"description": "Success.", "content": {"application/json": {"schema": {}}}}
+    codes = {400: "", 503: "", **({401: ""} if auth and not route.public else {}), **route.errors}
+    if route.reads_body:
+        codes = {413: "", 415: "", **codes}
+    for status, meaning in codes.items():
+        body = models.Health if route.public and status == 503 else models.Error
+        responses[str(status)] = {
+            "description": meaning or ERROR_MEANINGS.get(status, "Refused."),
+            "content": {"application/json": {"schema": _ref(body)}},
         }
-    },
-    "/healthz": {
-        "get": {
-            "summary": "Liveness and database check (no token needed)",
-            "security": [],
-            "responses": {
-                "200": _json(_ref("Health"), "The daemon and its database are up."),
-                "503": _json(_ref("Health"), "The database cannot be reached."),
-            },
-        }
-    },
-    "/metrics": {
-        "get": {
-            "summary": "Prometheus metrics (text exposition format 0.0.4)",
-            "responses": {
-                "200": {
-                    "description": "Gauges of tasks, results, schedules, job runs and nodes; API counters.",
-                    "content": {"text/plain": {"schema": _TEXT}},
-                },
-                "401": _json(_ref("Error"), _ERROR_MEANINGS["401"]),
-            },
-        }
-    },
-    "/openapi.json": {
-        "get": {
-            "summary": "This document",
-            "responses": {
-                "200": _json({"type": "object"}, "The OpenAPI description."),
-                "401": _json(_ref("Error"), _ERROR_MEANINGS["401"]),
-            },
-        }
-    },
-    "/api/tasks": {
-        "get": {
-            "summary": "List tasks, newest first",
-            "parameters": [
-                _query("status", {"type": "string", "enum": list(TASK_STATUSES)}, "Only tasks in this status."),
-                _query("spider", _TEXT, "Only tasks of this spider."),
-                _query("limit", dict(_INT, minimum=1, maximum=MAX_LIMIT, default=50), "Page size."),
-                _query("before", dict(_ID, maximum=MAX_ID), "Only tasks with a smaller id (the next page)."),
-            ],
-            "responses": {"200": _json(_ref("TaskList"), "A page of tasks."), **_errors("400")},
-        },
-        "post": {
-            "summary": "Submit URLs as tasks",
-            "description": "Each URL becomes a pending task and is queued for the spider's workers on Redis"
-            " (`<spider>:start_urls`), exactly as `scraperq enqueue` does.",
-            "requestBody": _body("TaskSubmission"),
-            "responses": {
-                "201": _json(_ref("TasksCreated"), "The new tasks' ids, in the order of the URLs."),
-                **_errors("400", "413", "415", "422"),
-            },
-        },
-    },
-    "/api/tasks/{task_id}": {
-        "get": {
-            "summary": "One task",
-            "parameters": [_path("task_id", dict(_ID, maximum=MAX_ID))],
-            "responses": {"200": _json(_ref("Task"), "The task."), **_errors("404")},
-        }
-    },
-    "/api/results": {
-        "get": {
-            "summary": "Export results (streamed)",
-            "description": "Every matching result in id order, streamed with chunked encoding. JSON Lines: one"
-            " object per line with id, task_id, spider, url, scraped_at and data. CSV: those columns, with data"
-            " as one JSON cell.",
-            "parameters": [
-                _query("format", {"type": "string", "enum": list(MEDIA_TYPES), "default": "jsonl"}, "Output."),
-                _query("spider", _TEXT, "Only results of this spider."),
-                _query("task", dict(_ID, maximum=MAX_ID), "Only results of this task."),
-                _query("since", _TEXT, "Scraped at or after: ISO 8601 (UTC unless given) or a duration ago (24h)."),
-            ],
-            "responses": {
-                "200": {
-                    "description": "The results.",
-                    "content": {media: {"schema": _TEXT} for media in MEDIA_TYPES.values()},
-                },
-                **_errors("400"),
-            },
-        }
-    },
-    "/api/schedules": {
-        "get": {
-            "summary": "List schedules with their last run",
-            "responses": {"200": _json(_ref("ScheduleList"), "Every schedule, by name."), **_errors()},
-        },
-        "post": {
-            "summary": "Add a schedule",
-            "requestBody": _body("NewSchedule"),
-            "responses": {
-                "201": _json(_ref("Schedule"), "The schedule, with its first fire time."),
-                **_errors("400", "409", "413", "415", "422", e409="A schedule by that name exists."),
-            },
-        },
-    },
-    "/api/schedules/{name}": {
-        "get": {
-            "summary": "One schedule and its recent runs",
-            "parameters": [_NAME, _query("runs", dict(_INT, minimum=0, maximum=1000, default=10), "Runs shown.")],
-            "responses": {"200": _json(_ref("Schedule"), "The schedule."), **_errors("400", "404")},
-        },
-        "patch": {
-            "summary": "Change a schedule (timing, spider, arguments, settings, paused or not)",
-            "parameters": [_NAME],
-            "requestBody": _body("ScheduleChange"),
-            "responses": {
-                "200": _json(_ref("Schedule"), "The schedule as it is now."),
-                **_errors("400", "404", "413", "415", "422"),
-            },
-        },
-        "delete": {
-            "summary": "Remove a schedule (its run history stays)",
-            "parameters": [_NAME],
-            "responses": {"204": {"description": "Removed."}, **_errors("404")},
-        },
-    },
-    "/api/schedules/{name}/run": {
-        "post": {
-            "summary": "Run a schedule now",
-            "description": "Records a run request; the leading scheduler daemon dispatches it to the least-loaded"
-            " Scrapyd node within two seconds, and it is followed like any run (see /api/jobs).",
-            "parameters": [_NAME],
-            "responses": {
-                "202": _json(_ref("RunStarted"), "Requested."),
-                **_errors(
-                    "404",
-                    "409",
-                    e409="The schedule's previous run is still going.",
-                    e503="No scheduler daemon leads (or the database is down); nothing was recorded.",
-                ),
-            },
-        }
-    },
-    "/api/jobs": {
-        "get": {
-            "summary": "Job runs, newest first",
-            "parameters": [
-                _query("schedule", _TEXT, "Only runs of this schedule."),
-                _query("limit", dict(_INT, minimum=1, maximum=MAX_LIMIT, default=50), "How many."),
-            ],
-            "responses": {"200": _json(_ref("JobList"), "Job runs."), **_errors("400", "404")},
-        }
-    },
-    "/api/dead": {
-        "get": {
-            "summary": "Dead letters: start payloads workers refused, newest first",
-            "parameters": [
-                _query("spider", _TEXT, "Only this spider's; every spider's by name when left out."),
-                _query(
-                    "limit", dict(_INT, minimum=1, maximum=dead.MAX_LIMIT, default=dead.DEFAULT_LIMIT), "Page size."
-                ),
-                _query("offset", dict(_INT, minimum=0, default=0), "Letters to skip (the next page)."),
-            ],
-            "responses": {"200": _json(_ref("DeadList"), "A page of dead letters."), **_errors("400")},
-        },
-        "post": {
-            "summary": "Requeue or purge dead letters",
-            "description": "`requeue` puts the payloads back on `<spider>:start_urls` as they arrived (workers check"
-            " them again); a letter that kept only part of its payload is skipped. `purge` deletes them.",
-            "requestBody": _body("DeadAction"),
-            "responses": {
-                "200": _json(_ref("DeadDone"), "What was done."),
-                **_errors("400", "404", "413", "415", e404="None of the ids given was found."),
-            },
-        },
-    },
-    "/api/nodes": {
-        "get": {
-            "summary": "The Scrapyd nodes and their load",
-            "responses": {
-                "200": _json(_ref("NodeList"), "Each node in SCRAPYD_NODES."),
-                "401": _json(_ref("Error"), _ERROR_MEANINGS["401"]),
-            },
-        }
-    },
-}
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
 
 
-@functools.cache
-def _document() -> dict[str, Any]:
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0].strip()
+
+
+def document(routes: Iterable[Route], *, auth: bool = True) -> dict[str, Any]:
+    """The document of ``routes``; with ``auth`` false (a server without a token), no route asks for one."""
+    routes = tuple(routes)
+    paths: dict[str, dict[str, Schema]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, auth)
+    schemas = _schemas(routes)
+    schemas.setdefault("Health", models.Health.model_json_schema(ref_template=_REF))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -611,13 +164,13 @@ def _document() -> dict[str, Any]:
             "version": VERSION,
             "description": "Tasks, results, schedules, jobs and Scrapyd nodes of a scraperq installation."
             " Errors are JSON `{error, status}` with a 4xx or 5xx code. When SCRAPERQ_API_TOKEN is set, every"
-            " route but /healthz needs `Authorization: Bearer <token>`.",
+            " route but /healthz needs `Authorization: Bearer <token>`. Interactive documentation: /docs.",
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}],
-        "paths": PATHS,
+        "security": [{"bearer": []}] if auth else [],
+        "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "SCRAPERQ_API_TOKEN"},
                 "basic": {"type": "http", "scheme": "basic", "description": "Any user, SCRAPERQ_API_TOKEN as password"},
@@ -626,6 +179,13 @@ def _document() -> dict[str, Any]:
     }
 
 
-def spec() -> dict[str, Any]:
-    """The document (a copy: callers may change it)."""
-    return copy.deepcopy(_document())
+@functools.cache
+def _served(auth: bool) -> dict[str, Any]:
+    from scheduler.api.app import ROUTES
+
+    return document(ROUTES, auth=auth)
+
+
+def spec(*, auth: bool = True) -> dict[str, Any]:
+    """The document of the served routes (a copy: callers may change it); ``auth``: a token is set."""
+    return copy.deepcopy(_served(auth))

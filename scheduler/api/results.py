@@ -23,7 +23,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from scheduler.api.context import ApiContext
-from scheduler.api.http import query_choice, query_int, query_text, query_time
+from scheduler.api.models import ResultQuery
 from scraperq.itemfields import declared_fields_of_spiders
 from scraperq.storage.export import ResultCsvWriter, csv_columns, result_record, to_json_line
 from scraperq.storage.results import item_fields, iter_results
@@ -36,14 +36,9 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 _ROWS_PER_CHUNK = 200
 
 
-def export(ctx: ApiContext, request: Request) -> Response:
-    fmt = query_choice(request, "format", FORMATS, default="jsonl")
-    assert fmt is not None
-    filters = {
-        "spider": query_text(request, "spider"),
-        "task_id": query_int(request, "task"),
-        "since": query_time(request, "since"),
-    }
+def export(ctx: ApiContext, request: Request, query: ResultQuery) -> Response:
+    fmt = query.format
+    filters = {"spider": query.spider, "task_id": query.task, "since": query.since}
     rows = iter_results(ctx.db, **filters)
     first = list(itertools.islice(rows, 1))  # raises StorageUnavailable now, while a 503 can still be sent
     if fmt == "csv":

@@ -7,21 +7,17 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from scheduler.api.context import ApiContext
-from scheduler.api.http import json_response, query_int, query_text
+from scheduler.api.http import json_response
+from scheduler.api.models import JobQuery
 from scheduler.api.schedules import run_json
 from scheduler.scrapyd import NodeStatus
 from scraperq.storage import jobs
 from scraperq.storage import schedules as store
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
 
-
-def job_listing(ctx: ApiContext, request: Request) -> Response:
-    limit = query_int(request, "limit", default=DEFAULT_LIMIT, high=MAX_LIMIT)
-    name = query_text(request, "schedule")
-    schedule_id = store.get_schedule(ctx.db, name).id if name else None
-    runs = jobs.recent_runs(ctx.db, schedule_id=schedule_id, limit=limit)
+def job_listing(ctx: ApiContext, request: Request, query: JobQuery) -> Response:
+    schedule_id = store.get_schedule(ctx.db, query.schedule).id if query.schedule else None
+    runs = jobs.recent_runs(ctx.db, schedule_id=schedule_id, limit=query.limit)
     names = {s.id: s.name for s in store.list_schedules(ctx.db)}
     return json_response({"jobs": [run_json(r, names) for r in runs]})
 

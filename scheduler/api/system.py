@@ -27,4 +27,5 @@ def healthz(ctx: ApiContext, request: Request) -> Response:
 
 
 def openapi(ctx: ApiContext, request: Request) -> Response:
-    return json_response(spec())
+    # Without a token, the document asks for none: what it says is what this server does.
+    return json_response(spec(auth=ctx.config.token is not None))

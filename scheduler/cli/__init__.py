@@ -14,7 +14,7 @@ from scheduler.settings import ProjectSettings
 from scraperq.storage import Database, database_url, open_database
 
 # What the scheduler installs beyond scraperq's own dependencies (pyproject.toml: the "scheduler" extra).
-EXTRA_MODULES = ("cronsim", "cheroot", "werkzeug", "zoneinfo")
+EXTRA_MODULES = ("cronsim", "waitress", "werkzeug", "zoneinfo", "pydantic", "prometheus_client")
 
 
 def require_extras() -> None:

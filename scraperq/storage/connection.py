@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -23,9 +22,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from scraperq.errors import ConfigError, StorageUnavailable, first_line
+from scraperq.redact import ENCODE_ADVICE, misplaced_credentials, redact_url, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -40,24 +39,6 @@ def default_database_url() -> str:
     """The embedded SQLite file: ``$XDG_DATA_HOME/scraperq/scraperq.sqlite3``."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return "sqlite:///" + os.path.join(base, "scraperq", "scraperq.sqlite3")
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for logs and error messages.
-
-    Both places libpq takes one are covered: ``user:password@`` and ``?password=``
-    (and a Redis Sentinel URL's ``?sentinel_password=``).
-    """
-    parts = urlsplit(url)
-    if parts.password is None and not _QUERY_PASSWORD.search(parts.query):
-        return url  # untouched: urlunsplit would turn sqlite:////abs/path into sqlite://abs/path
-    if parts.password is not None:
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{netloc}")
-    return urlunsplit(parts._replace(query=_QUERY_PASSWORD.sub(r"\1***", parts.query)))
-
-
-_QUERY_PASSWORD = re.compile(r"((?:^|&)(?:sentinel_)?password=)[^&]*", re.IGNORECASE)
 
 
 # SQLite keeps timestamps as fixed-width ISO text in UTC, so that text order is time order.
@@ -102,8 +83,11 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 5.0) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
-        scheme = urlsplit(url).scheme
+        # Not urlsplit: it raises on a '[' in a password, before anything could say what is wrong.
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
         if scheme in ("postgresql", "postgres"):
+            if misplaced_credentials(url):
+                raise ConfigError(f"DATABASE_URL {redact_url(url)!r} cannot be read: {ENCODE_ADVICE}")
             self.dialect = "postgresql"
             self._pool = self._open_pool(url, pool_size, connect_timeout)
         elif scheme == "sqlite":
@@ -138,7 +122,9 @@ class Database:
         try:
             psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
         except psycopg.Error as exc:
-            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {first_line(exc)}") from None
+            raise StorageUnavailable(
+                f"cannot connect to database {redact_url(url)}: {scrub(first_line(exc), url)}"
+            ) from None
         pool = ConnectionPool(
             url,
             min_size=1,
@@ -151,7 +137,9 @@ class Database:
             pool.open(wait=True, timeout=timeout)
         except Exception as exc:  # psycopg_pool's PoolTimeout; the server went away just now
             pool.close()
-            raise StorageUnavailable(f"cannot connect to database {redact_url(url)}: {first_line(exc)}") from None
+            raise StorageUnavailable(
+                f"cannot connect to database {redact_url(url)}: {scrub(first_line(exc), url)}"
+            ) from None
         return pool
 
     def close(self) -> None:
@@ -178,7 +166,9 @@ class Database:
                 with self._pool.connection(timeout=self.connect_timeout * 2) as conn, conn.cursor() as cur:
                     yield Cursor(self, cur)
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                raise StorageUnavailable(f"database {redact_url(self.url)} failed: {first_line(exc)}") from exc
+                raise StorageUnavailable(
+                    f"database {redact_url(self.url)} failed: {scrub(first_line(exc), self.url)}"
+                ) from exc
             return
         conn = self._sqlite_connect()
         try:

@@ -29,6 +29,8 @@ from scraperq.storage.connection import Cursor, Database, utcnow
 RESERVED_ARGS = frozenset({"project", "spider", "jobid", "priority", "setting", "_version", "_job"})
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# interval_seconds is an INTEGER column on both databases.
+MAX_INTERVAL_SECONDS = 2**31 - 1
 _COLUMNS = (
     "id, name, spider, args, settings, cron, interval_seconds, timezone, enabled,"
     " created_at, updated_at, next_fire_time"
@@ -71,7 +73,7 @@ def format_seconds(seconds: int) -> str:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):  # fullmatch: "$" alone would let a final newline through
         raise BadInput(
             f"invalid schedule name {name!r}: use up to 100 letters, digits, '.', '_' or '-', starting with a letter"
             " or digit"
@@ -82,7 +84,7 @@ def check_name(name: str) -> str:
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name longer than a file name can be
         raise BadInput(f"unknown time zone {name!r}: use an IANA name like Europe/Berlin or Asia/Seoul") from None
     return name
 
@@ -98,7 +100,7 @@ def check_args(args: dict[str, str]) -> dict[str, str]:
 
 def check_settings(settings: dict[str, str]) -> dict[str, str]:
     for key in settings:
-        if not re.match(r"^[A-Z][A-Z0-9_]*$", key or ""):
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key or ""):
             raise BadInput(f"invalid setting name {key!r}: Scrapy settings are upper case, like DOWNLOAD_DELAY")
     return settings
 
@@ -108,6 +110,8 @@ def check_timing(cron: str | None, interval_seconds: int | None) -> None:
         raise BadInput("give exactly one of a cron expression or an interval")
     if interval_seconds is not None and interval_seconds < 1:
         raise BadInput("the interval must be at least 1 second")
+    if interval_seconds is not None and interval_seconds > MAX_INTERVAL_SECONDS:
+        raise BadInput(f"the interval must be at most {MAX_INTERVAL_SECONDS} seconds (the column is a 32-bit integer)")
 
 
 # -- reading ---------------------------------------------------------------------------
