@@ -20,6 +20,7 @@ from scheduler.alerts import Alerts
 from scheduler.config import SchedulerConfig
 from scheduler.daemon import SchedulerDaemon
 from scheduler.leader import Leadership, lock_for
+from scheduler.maintenance import Maintenance, MaintenanceConfig
 from scheduler.nodes import NodePool
 from scheduler.scrapyd import ScrapydClient
 from scraperq.storage import leader, open_database, redact_url
@@ -58,6 +59,7 @@ def build_app(settings: Any) -> SchedulerApp:
     )
     daemon = SchedulerDaemon(config, db, client, pool, leadership)
     daemon.alerts = Alerts.from_settings(settings, db, pool)
+    daemon.maintenance = Maintenance(db, MaintenanceConfig.from_settings(settings), clock=daemon.clock)
     return SchedulerApp(config, db, client, pool, daemon)
 
 
