@@ -61,7 +61,7 @@ class FolderStore:
     def get(self, key: str) -> bytes | None:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing there (yet): writing will say why not
             return None
         except OSError as exc:
             raise ArchiveUnavailable(f"cannot read the archive in {self.root}: {exc.strerror or exc}") from None

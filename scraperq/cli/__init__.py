@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "scraperq.cli.tasks",
     "scraperq.cli.results",
     "scraperq.cli.purge",
+    "scraperq.cli.archive",
     "scraperq.cli.status",
 )
 COMMAND_ENTRY_POINTS = "scraperq.commands"

@@ -277,8 +277,10 @@ def item_fields(
     return [str(r["spider"]) for r in spiders], [str(r["name"]) for r in fields]
 
 
-def count_results(db: Database, *, spider: str | None = None, task_id: int | None = None) -> int:
-    where, params = _filters(spider=spider, task_id=task_id, since=None)
+def count_results(
+    db: Database, *, spider: str | None = None, task_id: int | None = None, since: datetime | None = None
+) -> int:
+    where, params = _filters(spider=spider, task_id=task_id, since=since)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     with db.transaction() as cur:
         row = cur.execute(f"SELECT COUNT(*) AS n FROM results {clause}", params).fetchone()
