@@ -50,7 +50,7 @@ def test_migration_12_moves_an_unpartitioned_table_into_partitions_without_loss_
         kind = cur.execute("SELECT relkind FROM pg_class WHERE oid = 'results'::regclass").fetchone()["relkind"]
     assert kind == "p" and names[0] == PAST
     assert partition_name(day_of(now) + timedelta(days=2)) in names  # made ahead of need
-    assert partition_name(day_of(now) + timedelta(days=5)) in names
+    assert partition_name(day_of(now) + timedelta(days=3)) in names
 
     # Re-delivery after the move: the same request, scraped again later, stores nothing new.
     writer.add_result(ResultRow(a, "books", "u", {"n": -1}, now + timedelta(days=3), "f1"))

@@ -229,7 +229,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Day partitions of results (scraperq/storage/partitions.py); the index built concurrently.
         postgresql_online=lambda url: (
             _concurrently(url, "CREATE INDEX CONCURRENTLY IF NOT EXISTS tasks_finished_idx ON tasks (finished_at)"),
-            partitions.partition_results(url),
+            partitions.partition_results(url, ahead=1),
         ),
     ),
 )
@@ -271,7 +271,7 @@ def migrate(db: Database, *, migrations: tuple[Migration, ...] = MIGRATIONS) -> 
                 break
             _run_online(db, online, applied)
     if schema_has(db, 12):
-        partitions.ensure_partitions(db)
+        partitions.ensure_partitions(db, ahead=1)
     return applied
 
 

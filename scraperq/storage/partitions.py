@@ -17,10 +17,10 @@ few catalogue changes, whatever the table's size:
    and reads go on), and the indexes the partitioned table needs, built
    ``CONCURRENTLY``;
 3. in one short transaction: rename the old table to ``results_past``, rename
-   the new empty partitioned table to ``results``, attach ``results_past`` as
-   the partition of everything before ``B`` (the validated constraint proves
-   its rows fit, so nothing is scanned and its indexes are adopted), and create
-   the day partitions from ``B`` on.
+   the new empty partitioned table to ``results``, and attach ``results_past``
+   as the partition of everything before ``B`` (the validated constraint proves
+   its rows fit, so nothing is scanned and its indexes are adopted); then the
+   day partitions from ``B`` on, each in a transaction of its own.
 
 No row is copied, so none can be lost or doubled; writes that arrive meanwhile
 go to the old table, which becomes the partition. Retention later deletes
@@ -216,7 +216,8 @@ def partition_results(
             rows = cur.execute("SELECT EXISTS (SELECT 1 FROM results)").fetchone()[0]
             today = day_of(now())
             bound = day_start(today + timedelta(days=2))
-            _create_parent(cur)
+            with conn.transaction():  # one commit for the whole empty parent
+                _create_parent(cur)
             if not rows:
                 try:
                     _swap(conn, None, today, ahead, report)
@@ -275,7 +276,7 @@ class _NotEmpty(Exception):
 
 
 def _swap(conn: Any, bound: datetime | None, today: date, ahead: int, report: ConversionReport) -> None:
-    """The one step that stops writes: renames, the attach and the new partitions' creation."""
+    """The one step that stops writes (renames and the attach), then the first day partitions."""
     import psycopg
 
     first = day_of(bound) if bound is not None else today
@@ -299,16 +300,20 @@ def _swap(conn: Any, bound: datetime | None, today: date, ahead: int, report: Co
                     cur.execute("ALTER SEQUENCE results_id_seq OWNED BY results_partitioned.id")
                     cur.execute("DROP TABLE results")
                     cur.execute("ALTER TABLE results_partitioned RENAME TO results")
-                for offset in range(ahead + 1):
-                    day = first + timedelta(days=offset)
-                    start = day_start(day)
-                    cur.execute(
-                        f"CREATE TABLE {partition_name(day)} PARTITION OF results"
-                        f" FOR VALUES FROM ({_literal(start)}) TO ({_literal(start + timedelta(days=1))})"
-                    )
             report.exclusive_locks["swap and attach"] = time.perf_counter() - started
-            return
+            break
         except psycopg.errors.LockNotAvailable:
             logger.warning("results is busy; trying the swap again (attempt %d)", attempt)
             time.sleep(min(5.0, 0.2 * attempt))
-    raise RuntimeError("could not take results for the swap in 20 attempts: a long query holds it")
+    else:
+        raise RuntimeError("could not take results for the swap in 20 attempts: a long query holds it")
+    # The day partitions from the bound on, each in a short transaction of its own, after the swap.
+    for offset in range(ahead + 1):
+        day = first + timedelta(days=offset)
+        start = day_start(day)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF results"
+                f" FOR VALUES FROM ({_literal(start)}) TO ({_literal(start + timedelta(days=1))})"
+            )
