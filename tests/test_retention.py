@@ -210,3 +210,17 @@ def test_retention_zero_keeps_everything(db: Database, tmp_path: Path) -> None:
     before = stored(db)
     report = retention.apply(db, retention.retention_cutoffs(db, 0, NOW), store=FolderStore(tmp_path))
     assert (report.tasks, report.results, stored(db)) == (0, 0, before)
+
+
+def test_retention_days_on_a_schedule_keeps_its_spider_longer(tmp_path: Path) -> None:
+    from tests.helpers import scraperq
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    added = scraperq(url, "schedule", "add", "slow", "--spider", "generic", "--every", "1d", "--retention-days", "30")
+    assert added.returncode == 0, added.stderr
+    refused = scraperq(url, "schedule", "edit", "slow", "--retention-days", "a month")
+    assert (refused.returncode, refused.stderr.count("\n")) == (2, 1)
+    assert "--retention-days 'a month' is not a whole number" in refused.stderr
+    with open_database(url) as db:
+        found = retention.retention_cutoffs(db, 7, NOW)
+    assert found.of("generic") == retention.day_cutoff(30, NOW) and found.of("books") == retention.day_cutoff(7, NOW)
