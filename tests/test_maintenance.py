@@ -22,10 +22,20 @@ from scraperq.storage import alerts, jobs, open_database
 from scraperq.storage.results import ResultRow
 from scraperq.storage.tasks import NewTask, create_tasks
 from scraperq.storage.writer import BatchWriter, TaskEvent
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 from tests.test_scheduler_dst import FakeTime
 
 START = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
+
+
+class FakeTimeAfterMaintenance(FakeTime):
+    """The injected clock, which also lets a maintenance run under way finish before it moves on."""
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        maintenance = self.daemon.maintenance if self.daemon else None
+        if maintenance is not None:
+            wait_for(lambda: not maintenance.busy(), timeout=60, interval=0.005, message="the maintenance run")
+        return super().wait(event, seconds)
 
 
 def maintenance_runs(db) -> list[jobs.JobRun]:
@@ -42,7 +52,7 @@ def test_the_leader_runs_retention_once_a_day_at_the_set_local_time_and_records_
     writer.add_task_event(TaskEvent(old, "completed", 1, START - timedelta(days=20)))
     writer.add_task_event(TaskEvent(fresh, "completed", 1, START))
     writer.flush()
-    clock = FakeTime(START, START + timedelta(days=2))
+    clock = FakeTimeAfterMaintenance(START, START + timedelta(days=2))
     nowhere = f"http://127.0.0.1:{free_port()}"
     config = SchedulerConfig(
         database_url=database_url,
