@@ -118,7 +118,7 @@ def apply(
         if day_results or deleted.results:
             report.days.append(day)
         # Tasks go as soon as they can: a later day must not take a task whose results went for one without.
-        gone = purge.delete_tasks(db, task_ids, cutoffs)
+        gone = purge.delete_tasks(db, task_ids, cutoffs) if task_ids else set()
         report.tasks += len(gone)
         task_ids -= gone
         if progress is not None:

@@ -73,23 +73,33 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def days_to_purge(db: Database, cutoffs: Cutoffs) -> list[date]:
-    """The UTC days that may hold rows to go, oldest first."""
+def days_to_purge(db: Database, cutoffs: Cutoffs) -> Iterator[date]:
+    """The UTC days that may hold rows to go, oldest first; days without any row are skipped."""
     latest = cutoffs.latest
     if latest is None:
-        return []
+        return
     rule, params = purgeable_sql(cutoffs)
-    with db.transaction() as cur:
-        first_result = cur.execute(
-            "SELECT MIN(scraped_at) AS at FROM results WHERE scraped_at < %s", (latest,)
-        ).fetchone()
-        first_task = cur.execute(f"SELECT MIN(t.finished_at) AS at FROM tasks t WHERE {rule}", params).fetchone()
-    starts = [r["at"] for r in (first_result, first_task) if r and r["at"] is not None]
-    if not starts:
-        return []
-    first = min(partitions.day_of(_as_time(s)) for s in starts)
+    after: datetime | None = None
     last = partitions.day_of(latest)
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    while True:
+        bound = [after] if after is not None else []
+        from_result = " AND scraped_at >= %s" if after else ""
+        from_task = " AND t.finished_at >= %s" if after else ""
+        with db.transaction() as cur:
+            first_result = cur.execute(
+                f"SELECT MIN(scraped_at) AS at FROM results WHERE scraped_at < %s{from_result}", [latest, *bound]
+            ).fetchone()
+            first_task = cur.execute(
+                f"SELECT MIN(t.finished_at) AS at FROM tasks t WHERE {rule}{from_task}", [*params, *bound]
+            ).fetchone()
+        starts = [r["at"] for r in (first_result, first_task) if r and r["at"] is not None]
+        if not starts:
+            return
+        day = min(partitions.day_of(_as_time(s)) for s in starts)
+        if day > last:
+            return
+        yield day
+        after = partitions.day_start(day + timedelta(days=1))
 
 
 def spiders_of_day(db: Database, day: date, cutoffs: Cutoffs) -> list[str]:
