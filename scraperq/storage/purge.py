@@ -19,6 +19,7 @@ never deletes an unarchived result through ``ON DELETE CASCADE``.
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -135,15 +136,30 @@ def iter_day_tasks(db: Database, day: date, spider: str, cutoffs: Cutoffs) -> It
 
 
 def iter_day_results(db: Database, day: date, spider: str, cutoffs: Cutoffs) -> Iterator[dict[str, Any]]:
-    """Results of the day and spider whose tasks go; every column, in id order."""
+    """Results of the day and spider whose tasks go; every column, in id order.
+
+    The day's ids are read first (one query the time index or the day's partition answers), then the
+    rows a chunk at a time by id: paging by id over a time range would read the range again per page.
+    """
     rule, params = purgeable_sql(cutoffs)
     start, end = _day_bounds(day)
-    where = f"r.scraped_at >= %s AND r.scraped_at < %s AND r.spider = %s AND {rule}"
-    for row in _pages(
-        db, "SELECT r.* FROM results r JOIN tasks t ON t.id = r.task_id", where, [start, end, spider, *params], "r"
-    ):
-        row["data"] = db.json_value(row["data"])
-        yield row
+    with db.transaction() as cur:
+        found = cur.execute(
+            "SELECT r.id FROM results r JOIN tasks t ON t.id = r.task_id"
+            f" WHERE r.scraped_at >= %s AND r.scraped_at < %s AND r.spider = %s AND {rule} ORDER BY r.id",
+            [start, end, spider, *params],
+        ).fetchall()
+    ids = array("q", (int(r["id"]) for r in found))
+    for chunk in _chunks(ids):
+        with db.transaction() as cur:
+            rows = cur.execute(
+                f"SELECT * FROM results WHERE scraped_at >= %s AND scraped_at < %s AND id IN {_in_list(chunk)}"
+                " ORDER BY id",
+                [start, end, *chunk],
+            ).fetchall()
+        for row in rows:
+            row["data"] = db.json_value(row["data"])
+            yield row
 
 
 def _pages(db: Database, select: str, where: str, params: list[Any], alias: str) -> Iterator[dict[str, Any]]:
