@@ -386,6 +386,10 @@ def test_status_of_a_database_never_migrated_says_what_to_do(sqlite_url: str) ->
         (["results", "--since", "last tuesday"], "invalid time 'last tuesday'"),
         (["purge", "--older-than", "a while"], "invalid duration 'a while'"),
         (["purge", "--older-than=-3d"], "invalid duration '-3d'"),
+        (["purge", "--older-than", "1d", "--archive", "ftp://x/y"], "archive URL 'ftp://x/y' must start with file://"),
+        (["archive", "list"], "no archive: set SCRAPERQ_ARCHIVE_URL or give --archive URL"),
+        (["archive", "restore", "yesterday", "--archive", "/tmp"], "invalid day 'yesterday': use YYYY-MM-DD"),
+        (["archive", "restore", "2001-01-01", "--archive", "/nonexistent"], "nothing archived for 2001-01-01"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(sqlite_url: str, args: list[str], message: str) -> None:

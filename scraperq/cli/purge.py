@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     cutoffs = Cutoffs(cutoff)
     settings = project_settings()
     target = args.archive or settings.get("SCRAPERQ_ARCHIVE_URL")
+    # A bad archive URL is refused before anything is counted or deleted.
+    store = open_store(target, endpoint_url=settings.get("SCRAPERQ_ARCHIVE_ENDPOINT_URL")) if target else None
     with open_db() as db:
         tasks, results = count_purgeable(db, cutoffs)
         if args.dry_run:
@@ -54,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
         if not tasks:
             print(f"Nothing to purge: no task finished before {format_time(cutoff)}")
             return 0
-        store = open_store(target, endpoint_url=settings.get("SCRAPERQ_ARCHIVE_ENDPOINT_URL")) if target else None
         timer = Timer()
         with bar(results, "purge") as progress:
             report = retention.apply(db, cutoffs, store=store, progress=progress.update)
