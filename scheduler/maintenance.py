@@ -121,6 +121,13 @@ class Maintenance:
     def _claim(self, due: datetime, now: datetime) -> int | None:
         day = due.astimezone(ZoneInfo(self.config.timezone)).date().isoformat()
         with self.db.transaction() as cur:
+            # An earlier day's run still "running" died with its daemon: say so (and raise its alert).
+            cur.execute(
+                "UPDATE job_runs SET status = 'failed', finished_at = %s,"
+                " error = 'interrupted: the daemon running it stopped; the next run resumes it'"
+                " WHERE origin = %s AND status = 'running' AND scrapyd_job_id <> %s",
+                (now, ORIGIN, f"maintenance-{day}"),
+            )
             row = cur.execute(
                 "INSERT INTO job_runs (spider, scrapyd_job_id, status, fire_time, origin, created_at, started_at)"
                 " VALUES ('*', %s, 'running', %s, %s, %s, %s)"

@@ -117,3 +117,18 @@ def test_a_failed_run_is_recorded_failed_and_raises_the_maintenance_alert(tmp_pa
     with db.transaction() as cur:  # nothing deleted unarchived
         assert cur.execute("SELECT COUNT(*) AS n FROM results").fetchone()["n"] == 1
     db.close()
+
+
+def test_a_run_left_running_by_a_daemon_that_died_is_recorded_failed_the_next_day(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    day_one = START + timedelta(hours=4)
+    first = Maintenance(db, MaintenanceConfig(), clock=lambda: day_one)
+    dead_run = first._claim(first.config.due_time(day_one), day_one)  # claimed, then the daemon died
+    day_two = day_one + timedelta(days=1)
+
+    Maintenance(db, MaintenanceConfig(), clock=lambda: day_two).tick(day_two, background=False)
+
+    runs = {r.id: r for r in maintenance_runs(db)}
+    assert runs[dead_run].status == "failed" and runs[dead_run].error.startswith("interrupted")
+    assert [r.status for r in runs.values() if r.id != dead_run] == ["finished"]
+    db.close()
