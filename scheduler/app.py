@@ -20,6 +20,7 @@ from scheduler.alerts import Alerts
 from scheduler.config import SchedulerConfig
 from scheduler.daemon import SchedulerDaemon
 from scheduler.leader import Leadership, lock_for
+from scheduler.maintenance import Maintenance, MaintenanceConfig
 from scheduler.metrics import SchedulerMetrics
 from scheduler.nodes import NodePool
 from scheduler.scrapyd import ScrapydClient
@@ -60,6 +61,7 @@ def build_app(settings: Any) -> SchedulerApp:
     )
     daemon = SchedulerDaemon(config, db, client, pool, leadership)
     daemon.alerts = Alerts.from_settings(settings, db, pool)
+    daemon.maintenance = Maintenance(db, MaintenanceConfig.from_settings(settings), clock=daemon.clock)
     metrics = SchedulerMetrics()
     daemon.dispatcher.on_dispatched = metrics.observe_dispatch
     return SchedulerApp(config, db, client, pool, daemon, metrics)

@@ -36,6 +36,7 @@ from scheduler.config import SchedulerConfig
 from scheduler.dispatch import ClaimedRun, Dispatcher, Strays
 from scheduler.firing import claim_request, handle_due
 from scheduler.leader import Leadership
+from scheduler.maintenance import Maintenance
 from scheduler.nodes import NodePool
 from scheduler.recovery import Recovery
 from scheduler.scrapyd import ScrapydClient
@@ -105,6 +106,9 @@ class SchedulerDaemon:
         self._claiming: ThreadPoolExecutor | None = None
         # Events for a webhook (scheduler.alerts), looked for and sent in threads of their own while run() runs.
         self.alerts: Alerts | None = None
+        # The daily retention run (scheduler.maintenance), started by the leader in a thread of its own;
+        # scheduler.app sets it from the settings.
+        self.maintenance: Maintenance | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -139,6 +143,8 @@ class SchedulerDaemon:
             self._stop.set()
             if self.alerts is not None:
                 self.alerts.stop()
+            if self.maintenance is not None:
+                self.maintenance.join(timeout=self.config.dispatch_deadline + 5)
             # Claims already made are dispatched before the daemon goes: their fire time is now.
             self._claiming.shutdown(wait=True)
             self._claiming = None
@@ -151,8 +157,12 @@ class SchedulerDaemon:
             raise self._crash
 
     def _fire_step(self) -> float:
-        self.fire_due(self.clock())
-        return self._sleep_for()
+        now = self.clock()
+        self.fire_due(now)
+        if self.maintenance is None:
+            return self._sleep_for()
+        self.maintenance.tick(now)
+        return min(self._sleep_for(), max(_MIN_SLEEP, self.maintenance.seconds_until_due(now)))
 
     def _track_loop(self) -> None:
         # Its own thread: a node slow to answer listjobs.json must not hold back fire times.

@@ -83,6 +83,15 @@ SCRAPERQ_JOB_REPORT = True
 SCRAPERQ_JOB_HEARTBEAT = 10.0
 # When many fire times fall due at once, schedule.json calls made to each node at the same time.
 SCRAPERQ_DISPATCH_CONCURRENCY = 8
+# Retention (scheduler/maintenance.py): days finished tasks, their results and old job runs are kept
+# (0 keeps them for ever), applied by the leading daemon once a day at this local time and zone.
+SCRAPERQ_RETENTION_DAYS = 7
+SCRAPERQ_RETENTION_AT = "03:30"
+SCRAPERQ_RETENTION_TIMEZONE = "UTC"
+# Where retention and `scraperq purge` archive before deleting: file:///path or s3://bucket/prefix
+# (credentials from the AWS environment variables); the endpoint of MinIO or another S3-compatible store.
+SCRAPERQ_ARCHIVE_URL = None
+SCRAPERQ_ARCHIVE_ENDPOINT_URL = None
 
 # --- Safety -------------------------------------------------------------------------
 # "0": refuse loopback/private/link-local/multicast/reserved addresses; "1": allow all;

@@ -8,6 +8,8 @@ behaviours run on both SQLite and PostgreSQL (the ``db_url`` fixture).
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import re
@@ -287,17 +289,33 @@ def test_purge_archives_to_json_lines_before_deleting(db_url: str, tmp_path: Pat
     archive = tmp_path / "archive"
     out = ok(db_url, "purge", "--older-than", "1w", "--archive", str(archive))
 
-    [results_file] = archive.glob("results-*.jsonl")
-    [tasks_file] = archive.glob("tasks-*.jsonl")
-    assert f"Archived to {tasks_file}" in out and f"Archived to {results_file}" in out
-    archived_tasks = jsonl(tasks_file.read_text())
+    assert f"Archived 2 day files to {archive.as_uri()}" in out
+    results_day = archive / NOON.date().isoformat() / "books.jsonl.gz"
+    failed_day = archive / LONG_AGO.date().isoformat() / "news.jsonl.gz"
+    lines = [
+        json.loads(line)
+        for path in (results_day, failed_day)
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    ]
+    archived_tasks = [r["row"] for r in lines if r["table"] == "tasks"]
     assert [t["id"] for t in archived_tasks] == [tasks.done, tasks.failed]
     assert archived_tasks[1]["error"] == "HTTP 503 after 3 attempts"
-    assert [(r["task_id"], r["data"]["title"]) for r in jsonl(results_file.read_text())] == [
+    assert [(r["row"]["task_id"], r["row"]["data"]["title"]) for r in lines if r["table"] == "results"] == [
         (tasks.done, "Dune"),
         (tasks.done, 'Dune, "Messiah"\nII'),
     ]
+    manifest = json.loads((archive / NOON.date().isoformat() / "books.manifest.json").read_text())
+    assert (manifest["results"], manifest["tasks"]) == (2, 1)
+    assert manifest["sha256"] == hashlib.sha256(results_day.read_bytes()).hexdigest()
     assert task_ids(db_url) == {tasks.recent, tasks.pending, tasks.running}
+
+    listed = ok(db_url, "archive", "list", "--archive", str(archive))
+    assert f"{NOON.date().isoformat()}  books" in listed
+    restored = ok(db_url, "archive", "restore", NOON.date().isoformat(), "--archive", str(archive))
+    assert restored == f"Restored {NOON.date().isoformat()} books: 1 tasks and 2 results (rows already there kept)\n"
+    again = ok(db_url, "archive", "restore", NOON.date().isoformat(), "--archive", str(archive))
+    assert "0 tasks and 0 results" in again
+    assert len(jsonl(ok(db_url, "results"))) == 3
 
 
 def test_purge_deletes_nothing_when_the_archive_cannot_be_written(db_url: str, tmp_path: Path) -> None:
@@ -368,6 +386,10 @@ def test_status_of_a_database_never_migrated_says_what_to_do(sqlite_url: str) ->
         (["results", "--since", "last tuesday"], "invalid time 'last tuesday'"),
         (["purge", "--older-than", "a while"], "invalid duration 'a while'"),
         (["purge", "--older-than=-3d"], "invalid duration '-3d'"),
+        (["purge", "--older-than", "1d", "--archive", "ftp://x/y"], "archive URL 'ftp://x/y' must start with file://"),
+        (["archive", "list"], "no archive: set SCRAPERQ_ARCHIVE_URL or give --archive URL"),
+        (["archive", "restore", "yesterday", "--archive", "/tmp"], "invalid day 'yesterday': use YYYY-MM-DD"),
+        (["archive", "restore", "2001-01-01", "--archive", "/nonexistent"], "nothing archived for 2001-01-01"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(sqlite_url: str, args: list[str], message: str) -> None:

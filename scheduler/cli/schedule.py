@@ -35,6 +35,20 @@ _RUN_COLUMNS = ("id", "fire time", "status", "node", "job", "pages", "items", "t
 RUN_WAIT_SECONDS = 10.0
 
 
+_RETENTION_HELP = (
+    "keep this spider's finished tasks and results N days (0: for ever) when that is longer than"
+    " SCRAPERQ_RETENTION_DAYS (the same as --setting SCRAPERQ_RETENTION_DAYS=N)"
+)
+
+
+def _with_retention(settings: dict[str, str], days: str | None) -> dict[str, str]:
+    if days is None:
+        return settings
+    if not days.strip().isdigit():
+        raise BadInput(f"--retention-days {days!r} is not a whole number of days (0 keeps for ever)")
+    return {**settings, "SCRAPERQ_RETENTION_DAYS": str(int(days))}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "schedule",
@@ -50,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _timing_options(add, required=True)
     add.add_argument("--arg", action="append", default=[], metavar="K=V", help="spider argument (repeatable)")
     add.add_argument("--setting", action="append", default=[], metavar="K=V", help="Scrapy setting (repeatable)")
+    add.add_argument("--retention-days", metavar="N", help=_RETENTION_HELP)
     add.add_argument("--paused", action="store_true", help="add it paused")
     add.set_defaults(handler=run_add)
 
@@ -64,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--arg", action="append", default=[], metavar="K=V", help="set a spider argument")
     edit.add_argument("--unset-arg", action="append", default=[], metavar="K", help="remove a spider argument")
     edit.add_argument("--setting", action="append", default=[], metavar="K=V", help="set a Scrapy setting")
+    edit.add_argument("--retention-days", metavar="N", help=_RETENTION_HELP)
     edit.add_argument("--unset-setting", action="append", default=[], metavar="K", help="remove a setting")
     state = edit.add_mutually_exclusive_group()
     state.add_argument("--pause", dest="enabled", action="store_false", default=None, help="pause it")
@@ -128,7 +144,7 @@ def run_add(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         interval_seconds=interval_seconds(args.every) if args.every is not None else None,
         args=parse_pairs("--arg", args.arg),
-        settings=parse_pairs("--setting", args.setting),
+        settings=_with_retention(parse_pairs("--setting", args.setting), args.retention_days),
         enabled=not args.paused,
     )
     service, db = _service()
@@ -149,7 +165,7 @@ def run_edit(args: argparse.Namespace) -> int:
         interval_seconds=interval_seconds(args.every) if args.every is not None else None,
         args=parse_pairs("--arg", args.arg),
         unset_args=args.unset_arg,
-        settings=parse_pairs("--setting", args.setting),
+        settings=_with_retention(parse_pairs("--setting", args.setting), args.retention_days),
         unset_settings=args.unset_setting,
         enabled=args.enabled,
     )

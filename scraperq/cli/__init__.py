@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "scraperq.cli.tasks",
     "scraperq.cli.results",
     "scraperq.cli.purge",
+    "scraperq.cli.archive",
     "scraperq.cli.status",
     "scraperq.cli.dead",
 )

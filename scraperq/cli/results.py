@@ -8,8 +8,10 @@ not at all (a temporary file renamed at the end).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from scraperq.cli.common import open_db, output_file, parse_id, parse_when, project_settings
+from scraperq.cli.progress import Timer, bar, on_terminal
 from scraperq.itemfields import declared_fields_of_spiders
 from scraperq.storage.export import (
     CSV_RESULT_COLUMNS,
@@ -19,7 +21,7 @@ from scraperq.storage.export import (
     result_record,
     to_json_line,
 )
-from scraperq.storage.results import item_fields, iter_results
+from scraperq.storage.results import count_results, item_fields, iter_results
 from scraperq.storage.tasks import get_task
 
 _FIELDS = ", ".join(RESULT_FIELDS)
@@ -58,15 +60,23 @@ def run(args: argparse.Namespace) -> int:
         if task_id is not None:
             get_task(db, task_id)  # an unknown id is an error, not an empty export
         rows = iter_results(db, spider=args.spider, task_id=task_id, since=since)
-        with output_file(args.output) as out:
+        total = count_results(db, spider=args.spider, task_id=task_id, since=since) if on_terminal() else None
+        timer, done = Timer(), 0
+        with output_file(args.output) as out, bar(total, "export") as progress:
             if args.format == "csv":
                 spiders, fields = item_fields(db, spider=args.spider, task_id=task_id, since=since)
                 declared = declared_fields_of_spiders(spiders, project_settings().get("SCRAPERQ_SOURCES_DIR"))
                 writer = ResultCsvWriter(out, csv_columns(fields, declared))
                 for row in rows:
                     writer.write(row)
+                    done += 1
+                    progress.update()
             else:
                 for row in rows:
                     out.write(to_json_line(result_record(row)))
+                    done += 1
+                    progress.update()
             out.flush()
+    if on_terminal():  # the summary goes with the progress: not into a pipe's or a log's stderr
+        print(f"Exported {timer.rate(done)}", file=sys.stderr)
     return 0

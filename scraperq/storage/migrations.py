@@ -11,9 +11,13 @@ Write DDL with the placeholders below so one text serves both dialects.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from scraperq.storage import alerts
+from scraperq.errors import StorageUnavailable
+from scraperq.storage import alerts, partitions
 from scraperq.storage.connection import Cursor, Database, utcnow
 
 logger = logging.getLogger(__name__)
@@ -32,6 +36,9 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    # On PostgreSQL, before the statements: work that must not run in one transaction (it commits as
+    # it goes, so that no lock is held for long). Called with the database URL; idempotent.
+    postgresql_online: Callable[[str], object] | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -212,7 +219,27 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # Alerts raised by the leading scheduler and their webhook deliveries (scraperq/storage/alerts.py).
     Migration(9, "alerts, their deliveries and the alerting's state", alerts.MIGRATION_STATEMENTS),
+    Migration(
+        12,
+        "results in day partitions (PostgreSQL); finished tasks found by their end",
+        (
+            # Retention looks for final tasks by when they finished (scraperq/storage/purge.py).
+            "CREATE INDEX IF NOT EXISTS tasks_finished_idx ON tasks (finished_at)",
+        ),
+        # Day partitions of results (scraperq/storage/partitions.py); the index built concurrently.
+        postgresql_online=lambda url: (
+            _concurrently(url, "CREATE INDEX CONCURRENTLY IF NOT EXISTS tasks_finished_idx ON tasks (finished_at)"),
+            partitions.partition_results(url, ahead=1),
+        ),
+    ),
 )
+
+
+def _concurrently(url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
 
 
 def render(statement: str, dialect: str) -> str:
@@ -225,28 +252,93 @@ def current_version(cur: Cursor) -> int:
 
 
 def migrate(db: Database, *, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
-    """Apply every migration newer than the schema; return the versions applied."""
+    """Apply every migration newer than the schema; return the versions applied.
+
+    Migrations run in one transaction, except one with online work on PostgreSQL: the ones before it
+    are committed, it runs on its own, and the rest follow in a new transaction. On PostgreSQL a
+    session lock makes concurrent migrators take turns for the whole run.
+    """
     applied: list[int] = []
+    pending = sorted(migrations, key=lambda m: m.version)
+    if db.dialect != "postgresql":  # BEGIN IMMEDIATE makes SQLite migrators take turns
+        while _migrate_until_online(db, pending, applied) is not None:
+            pass
+        return applied
+    with _migration_lock(db.url):
+        while True:
+            online = _migrate_until_online(db, pending, applied)
+            if online is None:
+                break
+            _run_online(db, online, applied)
+    if schema_has(db, 12):
+        partitions.ensure_partitions(db, ahead=1)
+    return applied
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """The migration lock, held by a session of its own for the whole run.
+
+    Taken by trying again and again rather than by waiting: a migrator waiting inside a statement
+    holds a snapshot, and ``CREATE INDEX CONCURRENTLY`` in the migrator holding the lock would wait
+    for that snapshot to go, for ever.
+    """
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as lock:
+        deadline = time.monotonic() + 3600
+        while not lock.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise StorageUnavailable("another migrator has held the migration lock for an hour")
+            time.sleep(0.1)
+        try:
+            yield
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _migrate_until_online(db: Database, pending: list[Migration], applied: list[int]) -> Migration | None:
     with db.transaction() as cur:
-        if db.dialect == "postgresql":
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
         have = current_version(cur)
-        for migration in sorted(migrations, key=lambda m: m.version):
-            if migration.version <= have:
+        for migration in pending:
+            if migration.version <= have or migration.version in applied:
                 continue
+            if migration.postgresql_online is not None and db.dialect == "postgresql":
+                return migration
             for statement in migration.statements:
                 cur.execute(render(statement, db.dialect))
-            cur.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                (migration.version, migration.name, utcnow()),
-            )
+            _record(cur, migration)
             applied.append(migration.version)
-            logger.info("Applied migration %s: %s", migration.version, migration.name)
-    return applied
+    return None
+
+
+def _record(cur: Cursor, migration: Migration) -> None:
+    cur.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+        (migration.version, migration.name, utcnow()),
+    )
+    logger.info("Applied migration %s: %s", migration.version, migration.name)
+
+
+def _run_online(db: Database, migration: Migration, applied: list[int]) -> None:
+    """The migration's online work (committing as it goes), then its statements and its record."""
+    assert migration.postgresql_online is not None
+    migration.postgresql_online(db.url)
+    with db.transaction() as cur:
+        for statement in migration.statements:
+            cur.execute(render(statement, db.dialect))
+        _record(cur, migration)
+    applied.append(migration.version)
+
+
+def schema_has(db: Database, version: int) -> bool:
+    with db.transaction() as cur:
+        row = cur.execute("SELECT 1 AS one FROM schema_migrations WHERE version = %s", (version,)).fetchone()
+    return row is not None
 
 
 def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

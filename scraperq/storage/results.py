@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from w3lib.url import canonicalize_url
 
 from scraperq.storage.connection import Cursor, Database, JsonText, json_text
+from scraperq.storage.partitions import day_of, ensure_days, is_partitioned
 from scraperq.storage.tasks import add_item_counts
 
 _INSERT_CHUNK = 200
@@ -159,7 +160,30 @@ _COLUMNS = "task_id, spider, url, data, scraped_at, fingerprint, job_id"
 # One array per column: the statement text is the same for any batch size, so psycopg
 # parses it once (a VALUES list of hundreds of placeholders is parsed anew, in Python,
 # on every batch, holding the interpreter lock the crawl needs).
+#
+# On PostgreSQL results are partitioned by day (scraperq/storage/partitions.py), and a unique
+# index there must include scraped_at, which differs between two deliveries of one request. So
+# "stored once" is kept by hand: each (task, fingerprint) pair is locked for the transaction, in
+# one order so two writers cannot deadlock, and a row is inserted only if no partition has it yet.
+# A writer that waited for the lock reads after the other's commit (each statement of a
+# READ COMMITTED transaction sees what was committed before it started), so it finds the row.
+_LOCK_PAIRS = (
+    "SELECT pg_advisory_xact_lock(k.task, k.fp) FROM ("
+    " SELECT DISTINCT (t %% 2147483647)::int AS task, hashtext(f) AS fp"
+    " FROM unnest(%s::bigint[], %s::text[]) AS u(t, f) ORDER BY 1, 2) AS k"
+)
 _INSERT_UNNEST = (
+    f"INSERT INTO results ({_COLUMNS})"
+    " SELECT d.task_id, d.spider, d.url, d.data::jsonb, d.scraped_at, d.fingerprint, d.job_id FROM ("
+    " SELECT DISTINCT ON (r.task_id, r.fingerprint) r.*"
+    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])"
+    f" WITH ORDINALITY AS r({_COLUMNS}, n)"
+    " ORDER BY r.task_id, r.fingerprint, r.n) AS d"
+    " WHERE NOT EXISTS (SELECT 1 FROM results s WHERE s.task_id = d.task_id AND s.fingerprint = d.fingerprint)"
+    " ORDER BY d.n"  # ids in the order the rows came
+    " ON CONFLICT DO NOTHING RETURNING task_id"
+)
+_INSERT_UNNEST_PLAIN = (  # the unpartitioned table, before migration 12
     f"INSERT INTO results ({_COLUMNS})"
     " SELECT task_id, spider, url, data::jsonb, scraped_at, fingerprint, job_id"
     " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])"
@@ -172,6 +196,10 @@ def _insert_postgresql(cur: Cursor, rows: Sequence[ResultRow]) -> list[int]:
     if not rows:
         return []
     columns = [list(column) for column in zip(*map(_values, rows), strict=True)]
+    if not is_partitioned(cur):
+        return [int(r["task_id"]) for r in cur.execute(_INSERT_UNNEST_PLAIN, columns).fetchall()]
+    ensure_days(cur, {day_of(r.scraped_at) for r in rows})
+    cur.execute(_LOCK_PAIRS, (columns[0], columns[5]))
     return [int(r["task_id"]) for r in cur.execute(_INSERT_UNNEST, columns).fetchall()]
 
 
@@ -249,8 +277,10 @@ def item_fields(
     return [str(r["spider"]) for r in spiders], [str(r["name"]) for r in fields]
 
 
-def count_results(db: Database, *, spider: str | None = None, task_id: int | None = None) -> int:
-    where, params = _filters(spider=spider, task_id=task_id, since=None)
+def count_results(
+    db: Database, *, spider: str | None = None, task_id: int | None = None, since: datetime | None = None
+) -> int:
+    where, params = _filters(spider=spider, task_id=task_id, since=since)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     with db.transaction() as cur:
         row = cur.execute(f"SELECT COUNT(*) AS n FROM results {clause}", params).fetchone()
