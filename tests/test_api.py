@@ -44,7 +44,11 @@ def _text(raw: bytes, **parameters: str) -> str:
 
 OPENAPI = OpenAPI.from_dict(
     spec(),
-    config=Config(extra_media_type_deserializers={"text/csv": _text, "application/x-ndjson": _text}),
+    config=Config(
+        extra_media_type_deserializers={
+            media: _text for media in ("text/csv", "application/x-ndjson", "text/css", "text/javascript")
+        }
+    ),
 )
 
 
@@ -663,7 +667,9 @@ def test_unknown_routes_and_methods_are_json_errors(api: Api) -> None:
 
 
 def _example_path(path: str) -> str:
-    return path.replace("{task_id}", "1").replace("{name}", "s1")
+    return path.replace("{task_id}", "1").replace("{run_id}", "1").replace("{name}", "s1").replace(
+        "{filename}", "console.css"
+    )
 
 
 def test_with_a_token_every_route_but_healthz_needs_it(start_api: Any) -> None:

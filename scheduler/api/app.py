@@ -31,7 +31,20 @@ from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from scheduler.api import dashboard, metrics, results, runs, schedules, system, tasks
+from scheduler.api import (
+    cancel,
+    dashboard,
+    dead,
+    joblog,
+    metrics,
+    queues,
+    results,
+    runs,
+    schedules,
+    static,
+    system,
+    tasks,
+)
 from scheduler.api.context import ApiContext
 from scheduler.api.http import MAX_ID, ApiError, error_response, read_json_object
 from scheduler.service import FieldError
@@ -55,9 +68,10 @@ class Route:
         return re.sub(r"\{(\w+)\}", lambda m: f"<{_CONVERTERS.get(m.group(1), '')}{m.group(1)}>", self.path)
 
 
-_QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
+# Probes, scrapes, the console's static files and its panels refreshed every few seconds.
+_QUIET_ROUTES = frozenset({"/healthz", "/metrics", "/static/{filename}"})
 # Ids are BIGINT: a larger number matches no route (404) rather than failing in the database.
-_CONVERTERS = {"task_id": f"int(min=1, max={MAX_ID}):"}
+_CONVERTERS = {"task_id": f"int(min=1, max={MAX_ID}):", "run_id": f"int(min=1, max={MAX_ID}):"}
 
 ROUTES: tuple[Route, ...] = (
     Route("/", "GET", dashboard.dashboard),
@@ -75,7 +89,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/schedules/{name}", "DELETE", schedules.delete),
     Route("/api/schedules/{name}/run", "POST", schedules.run_now),
     Route("/api/jobs", "GET", runs.job_listing),
+    Route("/api/jobs/{run_id}/cancel", "POST", cancel.cancel),
+    Route("/api/jobs/{run_id}/log", "GET", joblog.job_log),
     Route("/api/nodes", "GET", runs.node_listing),
+    Route("/api/queues", "GET", queues.listing),
+    Route("/api/dead", "GET", dead.listing),
+    Route("/api/dead", "POST", dead.act, takes_body=True),
+    Route("/static/{filename}", "GET", static.static_file, public=True),
 )
 
 # What a scraperq error means for an HTTP client (see scheduler.api.http for the rules).
@@ -119,7 +139,8 @@ class ApiApp:
         elapsed = time.monotonic() - started
         self.ctx.stats.record(route_name, request.method, response.status_code, elapsed)
         # Probes and scrapes come every few seconds: they would drown the log at INFO.
-        level = logging.DEBUG if route_name in _QUIET_ROUTES and response.status_code < 400 else logging.INFO
+        quiet = route_name in _QUIET_ROUTES or (route_name == "/" and "part" in request.args)
+        level = logging.DEBUG if quiet and response.status_code < 400 else logging.INFO
         access_logger.log(level, "%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed * 1000)
         return response(environ, start_response)
 

@@ -194,8 +194,104 @@ SCHEMAS: dict[str, Schema] = {
     },
     "JobList": {
         "type": "object",
-        "required": ["jobs"],
-        "properties": {"jobs": {"type": "array", "items": _ref("JobRun")}},
+        "required": ["jobs", "next_before"],
+        "properties": {
+            "jobs": {"type": "array", "items": _ref("JobRun")},
+            "next_before": _nullable(
+                dict(_ID, description="Pass as `before` for the next (older) page; null on the last page.")
+            ),
+        },
+    },
+    "JobCancelled": {
+        "type": "object",
+        "required": ["run", "node", "prevstate"],
+        "properties": {
+            "run": dict(_ref("JobRun"), description="The run as recorded now: `cancelled`."),
+            "node": _nullable(dict(_TEXT, description="The node asked to cancel it; null if never dispatched.")),
+            "prevstate": _nullable(
+                dict(_TEXT, description="What Scrapyd said the job was (pending, running); null if not listed.")
+            ),
+        },
+    },
+    "JobLog": {
+        "type": "object",
+        "required": ["run_id", "node", "path", "size", "truncated", "text", "stats"],
+        "properties": {
+            "run_id": _ID,
+            "node": dict(_TEXT, description="The node the log was read from, without credentials."),
+            "path": dict(_TEXT, description="logs/<project>/<spider>/<job>.log on that node."),
+            "size": dict(_INT, description="The whole log's size in bytes."),
+            "truncated": {"type": "boolean", "description": "Only the end of the log is in `text`."},
+            "text": dict(_TEXT, description="The end of the log, from the start of a line."),
+            "stats": _nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": _INT,
+                    "description": "Whole-number values of Scrapy's closing stats dump, if the tail has it.",
+                }
+            ),
+        },
+    },
+    "QueueList": {
+        "type": "object",
+        "required": ["redis", "queues"],
+        "properties": {
+            "redis": {"type": "string", "enum": ["ok", "not set"]},
+            "queues": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["spider", "start_urls", "requests", "delayed", "held", "workers", "dead"],
+                    "properties": {
+                        "spider": _TEXT,
+                        "start_urls": dict(_INT, description="Payloads waiting in <spider>:start_urls."),
+                        "requests": dict(_INT, description="Requests in the shared queue."),
+                        "delayed": dict(_INT, description="Retries waiting for their backoff to end."),
+                        "held": dict(_INT, description="Entries held under lease by workers."),
+                        "workers": dict(_INT, description="Workers with a live lease."),
+                        "dead": dict(_INT, description="Dead letters in <spider>:dead."),
+                    },
+                },
+            },
+        },
+    },
+    "DeadLetters": {
+        "type": "object",
+        "required": ["counts", "letters"],
+        "properties": {
+            "counts": {"type": "object", "additionalProperties": _INT, "description": "Dead letters per spider."},
+            "letters": {
+                "type": "array",
+                "description": "The newest letters, newest first.",
+                "items": {
+                    "type": "object",
+                    "required": ["payload", "reason", "spider"],
+                    "properties": {"payload": _TEXT, "reason": _TEXT, "spider": _TEXT, "at": _TEXT, "worker": _TEXT},
+                },
+            },
+        },
+    },
+    "DeadAction": {
+        "type": "object",
+        "required": ["action", "spider"],
+        "additionalProperties": False,
+        "properties": {
+            "action": {
+                "type": "string",
+                "enum": ["requeue", "purge"],
+                "description": "requeue: each payload back onto <spider>:start_urls; purge: delete them.",
+            },
+            "spider": _TEXT,
+        },
+    },
+    "DeadActionDone": {
+        "type": "object",
+        "required": ["action", "spider", "count"],
+        "properties": {
+            "action": _TEXT,
+            "spider": _TEXT,
+            "count": dict(_INT, description="Letters requeued or deleted."),
+        },
     },
     "Schedule": {
         "type": "object",
@@ -353,17 +449,36 @@ def _body(schema_name: str) -> Schema:
 
 
 _NAME = _path("name", {"type": "string"})
+_RUN_ID = _path("run_id", dict(_ID, maximum=MAX_ID))
+_CONSOLE_PARTS = ["summary", "charts", "queues", "nodes", "schedules", "jobs", "job", "tasks", "results"]
 
 PATHS: dict[str, dict[str, Schema]] = {
     "/": {
         "get": {
-            "summary": "Dashboard (HTML)",
-            "description": "Tasks, nodes, schedules and recent jobs. With a token, basic auth with the token as"
-            " password works too, so a browser can open it.",
+            "summary": "The console (HTML)",
+            "description": "The operations console: tasks, results, schedules, jobs, queues, nodes and charts,"
+            " with actions sent to this API by its script. With a token, basic auth with the token as password"
+            " works too, so a browser can open it. `part` answers one panel's HTML alone (the script refreshes"
+            " them so); the `<panel>_<filter>` parameters filter and page the panels.",
             "security": [{"bearer": []}, {"basic": []}],
+            "parameters": [
+                _query("part", {"type": "string", "enum": _CONSOLE_PARTS}, "One panel only."),
+                _query("range", {"type": "string", "enum": ["1h", "6h", "24h", "7d"]}, "The charts' window."),
+                _query("job", dict(_ID, maximum=MAX_ID), "The job run shown in detail, with its log."),
+                _query("jobs_status", {"type": "string", "enum": list(RUN_STATUSES)}, "Jobs in this status."),
+                _query("jobs_spider", _TEXT, "Jobs of this spider."),
+                _query("jobs_before", dict(_ID, maximum=MAX_ID), "Jobs page: ids below this."),
+                _query("tasks_status", {"type": "string", "enum": list(TASK_STATUSES)}, "Tasks in this status."),
+                _query("tasks_spider", _TEXT, "Tasks of this spider."),
+                _query("tasks_before", dict(_ID, maximum=MAX_ID), "Tasks page: ids below this."),
+                _query("results_spider", _TEXT, "Results of this spider."),
+                _query("results_task", dict(_ID, maximum=MAX_ID), "Results of this task."),
+                _query("results_since", _TEXT, "Results scraped since (ISO 8601 or a duration ago: 24h)."),
+                _query("results_before", dict(_ID, maximum=MAX_ID), "Results page: ids below this."),
+            ],
             "responses": {
-                "200": {"description": "The page.", "content": {"text/html": {"schema": _TEXT}}},
-                **_errors(),
+                "200": {"description": "The page, or one panel.", "content": {"text/html": {"schema": _TEXT}}},
+                **_errors("400", "404"),
             },
         }
     },
@@ -505,9 +620,94 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Job runs, newest first",
             "parameters": [
                 _query("schedule", _TEXT, "Only runs of this schedule."),
+                _query("status", {"type": "string", "enum": list(RUN_STATUSES)}, "Only runs in this status."),
+                _query("spider", _TEXT, "Only runs of this spider."),
                 _query("limit", dict(_INT, minimum=1, maximum=MAX_LIMIT, default=50), "How many."),
+                _query("before", dict(_ID, maximum=MAX_ID), "Only runs with a smaller id (the next page)."),
             ],
             "responses": {"200": _json(_ref("JobList"), "Job runs."), **_errors("400", "404")},
+        }
+    },
+    "/api/jobs/{run_id}/cancel": {
+        "post": {
+            "summary": "Cancel a job run",
+            "description": "A requested run is cancelled before dispatch; a pending or running one through"
+            " Scrapyd's cancel.json on its node. The run is recorded `cancelled`; a crawl that stops then writes"
+            " its own end (still `cancelled`, with finish reason `shutdown` and its final counts).",
+            "parameters": [_RUN_ID],
+            "responses": {
+                "200": _json(_ref("JobCancelled"), "Cancelled."),
+                **_errors(
+                    "404",
+                    "409",
+                    e409="The run is over already, or is being dispatched at this moment.",
+                    e503="Its Scrapyd node (or the database) cannot be reached; nothing was recorded.",
+                ),
+            },
+        }
+    },
+    "/api/jobs/{run_id}/log": {
+        "get": {
+            "summary": "The end of a job run's Scrapy log, from its Scrapyd node",
+            "parameters": [
+                _RUN_ID,
+                _query("bytes", dict(_INT, minimum=1024, maximum=1024 * 1024, default=65536), "How much."),
+            ],
+            "responses": {
+                "200": _json(_ref("JobLog"), "The log's tail."),
+                **_errors(
+                    "400",
+                    "404",
+                    e404="No such run, or it has no Scrapyd job or log (logs_dir off, or removed).",
+                    e503="The node (or the database) cannot be reached.",
+                ),
+            },
+        }
+    },
+    "/api/queues": {
+        "get": {
+            "summary": "Each spider's shared Redis queue: start URLs, queued, delayed, held, workers, dead",
+            "parameters": [_query("spider", _TEXT, "Only this spider.")],
+            "responses": {
+                "200": _json(_ref("QueueList"), "Per spider; empty with redis `not set` without REDIS_URL."),
+                **_errors(e503="Redis (or the database) cannot be reached."),
+            },
+        }
+    },
+    "/api/dead": {
+        "get": {
+            "summary": "Dead letters: how many per spider, and the newest",
+            "parameters": [
+                _query("spider", _TEXT, "Only this spider."),
+                _query("limit", dict(_INT, minimum=0, maximum=1000, default=20), "Letters shown."),
+            ],
+            "responses": {
+                "200": _json(_ref("DeadLetters"), "Counts and letters."),
+                **_errors("400", e503="REDIS_URL is not set, or Redis cannot be reached."),
+            },
+        },
+        "post": {
+            "summary": "Requeue or purge a spider's dead letters",
+            "requestBody": _body("DeadAction"),
+            "responses": {
+                "200": _json(_ref("DeadActionDone"), "Done."),
+                **_errors("400", "413", "415", e503="REDIS_URL is not set, or Redis cannot be reached."),
+            },
+        },
+    },
+    "/static/{filename}": {
+        "get": {
+            "summary": "The console's stylesheet and script (no token needed)",
+            "security": [],
+            "parameters": [_path("filename", {"type": "string", "enum": ["console.css", "console.js"]})],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "content": {"text/css": {"schema": _TEXT}, "text/javascript": {"schema": _TEXT}},
+                },
+                "304": {"description": "Not changed since the ETag sent."},
+                "404": _json(_ref("Error"), "No such file."),
+            },
         }
     },
     "/api/nodes": {
