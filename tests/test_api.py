@@ -667,8 +667,11 @@ def test_unknown_routes_and_methods_are_json_errors(api: Api) -> None:
 
 
 def _example_path(path: str) -> str:
-    return path.replace("{task_id}", "1").replace("{run_id}", "1").replace("{name}", "s1").replace(
-        "{filename}", "console.css"
+    return (
+        path.replace("{task_id}", "1")
+        .replace("{run_id}", "1")
+        .replace("{name}", "s1")
+        .replace("{filename}", "console.css")
     )
 
 

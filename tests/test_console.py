@@ -152,6 +152,7 @@ class View:
         self.name, self.page = name, page
         self.errors: list[str] = []
         self.shots = 0
+        self.left_at = ""  # the page's address when another view's test took over
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("dialog", lambda d: d.accept())  # "Remove schedule x?" and the like: the operator says yes
@@ -163,10 +164,15 @@ class View:
         assert len(found) == 1, self.errors
         self.errors.remove(found[0])
 
-    def shot(self, step: str) -> None:
+    def shot(self, step: str, section: str | None = None) -> None:
+        """The whole page, or one section of it, as a PNG in test-artifacts/console/."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.shots += 1
-        self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{self.shots:02d}-{step}.png"), full_page=True)
+        path = str(ARTIFACTS / f"{self.name}-{self.shots:02d}-{step}.png")
+        if section is None:
+            self.page.screenshot(path=path, full_page=True)
+        else:
+            self.page.locator(f"section#{section}").screenshot(path=path)
 
     def fits(self) -> None:
         width = self.page.evaluate("document.documentElement.scrollWidth")
@@ -198,8 +204,15 @@ def views(console: Console, browser: Any) -> Iterator[dict[str, View]]:
 
 
 @pytest.fixture(params=list(VIEWS))
-def view(request: pytest.FixtureRequest, views: dict[str, View]) -> Iterator[View]:
+def view(request: pytest.FixtureRequest, views: dict[str, View], console: Console) -> Iterator[View]:
     shown = views[request.param]
+    for other in views.values():  # one page polls at a time: the machine is small and shared
+        if other is not shown and other.page.url != "about:blank":
+            other.left_at = other.page.url
+            other.page.goto("about:blank")
+    if shown.page.url == "about:blank":
+        shown.page.goto(shown.left_at)
+        expect(shown.page.locator("[data-live]")).to_contain_text("live")
     yield shown
     shown.fits() if shown.name == "phone" else None
     assert shown.errors == [], shown.errors
@@ -245,7 +258,7 @@ def test_submitted_urls_become_tasks_that_move_on_the_page_as_workers_take_them(
     assert {(p["url"], p["priority"]) for p in payloads} >= {(url, 7) for url in urls}
     queued = view.part("queues").locator("tr", has_text="generic").locator('td[data-label="start URLs"]')
     expect(queued).to_have_text(str(len(payloads)))  # the queue depth, refreshed without a reload
-    view.shot("submitted")
+    view.shot("submitted", "tasks")
 
     # A worker takes the first and finishes it: the page shows each step on its own.
     task_id = int(rows[0].locator('td[data-label="id"]').inner_text().replace(",", ""))
@@ -269,7 +282,7 @@ def test_refused_urls_are_shown_as_the_api_words_them_and_nothing_is_queued(cons
         "urls[1]: invalid URL 'ftp://example.com/x': scheme 'ftp', only http and https are allowed"
     )
     assert console.redis.llen("generic:start_urls") == before
-    view.shot("refused")
+    view.shot("refused", "submit")
     view.expect_refusal(422)
 
 
@@ -307,7 +320,7 @@ def test_add_edit_pause_resume_and_remove_a_schedule(console: Console, view: Vie
     expect(next_run.locator("time.viewer")).to_have_text(
         f"your time: {_viewer_text(_next_fire(console, name), view)} ({zone})"
     )
-    view.shot("schedule-added")
+    view.shot("schedule-added", "schedules")
 
     row.get_by_role("button", name="Edit").click()
     expect(form.locator('input[name="name"]')).to_have_value(name)
@@ -330,7 +343,7 @@ def test_add_edit_pause_resume_and_remove_a_schedule(console: Console, view: Vie
     row.get_by_role("button", name="Resume").click()
     expect(row.locator('td[data-label="state"]')).to_have_text("active")
     expect(next_run.locator(".zone")).to_contain_text("07:45 Asia/Seoul")
-    view.shot("schedule-edited")
+    view.shot("schedule-edited", "schedules")
 
     row.get_by_role("button", name="Remove").click()  # the confirmation is accepted
     expect(row).to_have_count(0)
@@ -369,7 +382,7 @@ def test_run_now_then_cancel_the_running_job(console: Console, view: View, mocks
     job_row = view.part("jobs").locator("tr", has_text=name)
     expect(job_row.locator('td[data-label="status"]')).to_have_text("running", timeout=45_000)
     run_id = int(job_row.locator('td[data-label="id"]').inner_text())
-    view.shot("job-running")
+    view.shot("job-running", "jobs")
 
     job_row.get_by_role("button", name="Cancel").click()
     expect(page.locator("[data-flash]")).to_contain_text(f"Job run {run_id} cancelled on http://127.0.0.1:")
@@ -382,7 +395,7 @@ def test_run_now_then_cancel_the_running_job(console: Console, view: View, mocks
     detail = view.part("job")
     expect(detail.locator("h3").first).to_have_text(f"Job run {run_id}")
     expect(detail.locator("pre.log")).to_contain_text("Spider opened")
-    view.shot("job-cancelled-log")
+    view.shot("job-cancelled-log", "jobs")
     detail.get_by_role("button", name="Close").click()
     expect(detail.locator("[data-job-detail]")).to_have_count(0)
 
@@ -401,7 +414,7 @@ def test_a_finished_job_shows_its_stats_and_the_end_of_its_log(console: Console,
     assert (facts["finish reason"], facts["items"], facts["pages"]) == ("finished", "1", str(run["pages"]))
     expect(detail.locator("[data-log-stats]")).to_contain_text(f"items {run['item_count']}")
     assert run["item_count"] == 1
-    view.shot("job-log")
+    view.shot("job-log", "jobs")
     detail.get_by_role("button", name="Close").click()
     del page
 
@@ -430,7 +443,7 @@ def test_requeue_and_purge_dead_letters(console: Console, view: View) -> None:
     console.redis.lpush(f"{spider}:dead", *_letters(spider, 3))
     row = view.part("queues").locator("tr", has_text=spider)
     expect(row.locator('td[data-label="dead letters"]')).to_have_text("3")
-    view.shot("dead-letters")
+    view.shot("dead-letters", "queues")
     row.get_by_role("button", name="Requeue").click()
     expect(view.page.locator("[data-flash]")).to_contain_text(f"Requeued 3 dead letters of {spider}")
     expect(row.locator('td[data-label="dead letters"]')).to_have_text("0")
@@ -488,7 +501,7 @@ def test_tasks_filter_and_page(console: Console, listed: dict, view: View) -> No
     expect(tasks.locator("tbody tr")).to_have_count(len(listed["failed"]))
     expect(tasks.locator('td[data-label="error"]').first).to_have_text(f"HTTP 500 on {listed['failed'][-1]}")
     assert "tasks_status=failed" in page.url  # a link to the page keeps the filter
-    view.shot("tasks-filtered")
+    view.shot("tasks-filtered", "tasks")
     filters.locator('select[name="tasks_status"]').select_option("")
     filters.locator('select[name="tasks_spider"]').select_option("")
 
@@ -523,7 +536,7 @@ def test_results_filter_page_and_export_what_matches(console: Console, listed: d
     assert [(r["task_id"], r["name"]) for r in rows] == [(str(task), "item, 4")]
     expected = console.session.get(f"{console.url}/api/results?format=csv&spider=jsonapi&task={task}", timeout=30)
     assert path.read_text() == expected.text
-    view.shot("results-filtered")
+    view.shot("results-filtered", "results")
     filters.locator('input[name="results_task"]').fill("")
     filters.locator('input[name="results_task"]').press("Enter")
     filters.locator('select[name="results_spider"]').select_option("")
@@ -542,4 +555,4 @@ def test_charts_show_activity_over_the_chosen_range(console: Console, listed: di
     page.locator('form[data-filters="charts"] select[name="range"]').select_option("7d")
     expect(items.locator(".axis time")).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
     assert "range=7d" in page.url
-    view.shot("charts")
+    view.shot("charts", "activity")

@@ -331,7 +331,8 @@ def job_detail(ctx: ApiContext, query: Query) -> str:
     if run.scrapyd_job_id:
         log = (
             "<h3>Log <small>(the last lines, from the node)</small></h3>"
-            f'<pre class="log" data-log-for="{run.id}">loading…</pre>'
+            f'<pre class="log" data-log-for="{run.id}" data-active="{int(run.status in jobs.ACTIVE_STATUSES)}">'
+            "loading…</pre>"
         )
     return (
         f'<div class="detail" data-job-detail="{run.id}"><header><h3>Job run {run.id}</h3>{actions}</header>'

@@ -112,13 +112,32 @@
       throw new ApiError(message);
     }
     const html = await response.text();
-    const oldLog = holder.querySelector("pre.log");
+    const oldPre = holder.querySelector("pre.log");
+    const oldStats = holder.querySelector("[data-log-stats]");
+    const oldLog = oldPre && {
+      logFor: oldPre.dataset.logFor,
+      active: oldPre.dataset.active,
+      loaded: oldPre.dataset.loaded,
+      text: oldPre.textContent,
+      scrollTop: oldPre.scrollTop,
+      atBottom: oldPre.scrollTop + oldPre.clientHeight >= oldPre.scrollHeight - 4,
+      stats: oldStats ? oldStats.textContent : "",
+    };
     holder.innerHTML = html;
     localize(holder);
     if (name === "job") {
       const pre = holder.querySelector("pre.log");
-      if (pre && oldLog && oldLog.dataset.logFor === pre.dataset.logFor) pre.textContent = oldLog.textContent;
-      if (pre) loadLog(pre);
+      if (pre && oldLog && oldLog.logFor === pre.dataset.logFor) {
+        // The same job: keep what is shown and where the reader is; read the log again only while it grows.
+        pre.textContent = oldLog.text;
+        pre.scrollTop = oldLog.atBottom ? pre.scrollHeight : oldLog.scrollTop;
+        const stats = holder.querySelector("[data-log-stats]");
+        if (stats) stats.textContent = oldLog.stats;
+        if (oldLog.loaded) pre.dataset.loaded = oldLog.loaded;
+        if (!oldLog.loaded || pre.dataset.active === "1" || oldLog.active === "1") loadLog(pre);
+      } else if (pre) {
+        loadLog(pre);
+      }
     }
   }
 
@@ -127,10 +146,10 @@
     if (busy || document.hidden) return;
     busy = true;
     try {
-      for (const holder of document.querySelectorAll("[data-part]")) {
-        if (holder.contains(document.activeElement) && document.activeElement !== document.body) continue;
-        await refresh(holder.dataset.part);
-      }
+      const due = Array.from(document.querySelectorAll("[data-part]")).filter(function (holder) {
+        return !(holder.contains(document.activeElement) && document.activeElement !== document.body);
+      });
+      await Promise.all(due.map(function (holder) { return refresh(holder.dataset.part); }));
       live.classList.remove("stale");
       live.textContent = "live · " + localText(new Date());
     } catch (e) {
@@ -150,11 +169,17 @@
     return refresh(part).catch(function (e) { flash(e.message, true); });
   }
 
-  async function loadLog(pre) {
-    const id = pre.dataset.logFor;
-    const stats = pre.parentElement.querySelector("[data-log-stats]");
+  async function loadLog(shown) {
+    const id = shown.dataset.logFor;
+    // The panel may be drawn again while the log is on its way: write into the one on the page then.
+    const current = function () { return document.querySelector('pre.log[data-log-for="' + id + '"]'); };
+    let pre = shown;
     try {
       const log = await api("GET", "/api/jobs/" + id + "/log");
+      pre = current();
+      if (!pre) return;
+      const stats = pre.parentElement.querySelector("[data-log-stats]");
+      pre.dataset.loaded = "1";
       const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.textContent = log.text || "(the log is empty)";
       if (atBottom) pre.scrollTop = pre.scrollHeight;
@@ -167,7 +192,11 @@
         stats.textContent = parts.length ? "From the crawl's stats: " + parts.join(" · ") : "";
       }
     } catch (e) {
-      pre.textContent = "No log: " + e.message;
+      pre = current();
+      if (pre) {
+        pre.dataset.loaded = "1";
+        pre.textContent = "No log: " + e.message;
+      }
     }
   }
 
