@@ -69,5 +69,9 @@ def activity(db: Database, *, window: timedelta, buckets: int, now: datetime | N
     fill("failures", grouped("COUNT(*)", "tasks", "finished_at", "status = 'failed'"))
     fill("failures", grouped("COUNT(*)", "job_runs", "finished_at", "status = 'failed'"))
     latency = f"AVG({_epoch(db, 'dispatched_at')} - {_epoch(db, 'fire_time')})"
-    fill("dispatch_latency", grouped(latency, "job_runs", "dispatched_at", "fire_time IS NOT NULL"))
+    # Milliseconds are the precision that means something (SQLite's julianday() carries float noise below).
+    fill(
+        "dispatch_latency",
+        [(b, round(v, 3)) for b, v in grouped(latency, "job_runs", "dispatched_at", "fire_time IS NOT NULL")],
+    )
     return Activity(start=start, bucket_seconds=width, series=out)
