@@ -124,7 +124,11 @@ def ended_run(console: Console, run_id: int) -> dict[str, Any]:
         run = next(j for j in console.api("GET", "/api/jobs?limit=1000")["jobs"] if j["id"] == run_id)
         return run if run["status"] in ("finished", "failed", "cancelled") and run["finish_reason"] else None
 
-    return wait_for(ended, timeout=90, interval=0.3, message=f"job run {run_id} to end")
+    try:
+        return wait_for(ended, timeout=90, interval=0.3, message=f"job run {run_id} to end")
+    except AssertionError:
+        log = console.session.get(f"{console.url}/api/jobs/{run_id}/log", timeout=30).json()
+        raise AssertionError(f"job run {run_id} did not end; its log ends: {log.get('text', log)[-1500:]}") from None
 
 
 @pytest.fixture(scope="module")
@@ -395,6 +399,7 @@ def test_run_now_then_cancel_the_running_job(console: Console, view: View, mocks
     detail = view.part("job")
     expect(detail.locator("h3").first).to_have_text(f"Job run {run_id}")
     expect(detail.locator("pre.log")).to_contain_text("Spider opened")
+    expect(detail.locator("pre.log")).to_contain_text("Received SIGINT, shutting down gracefully")
     view.shot("job-cancelled-log", "jobs")
     detail.get_by_role("button", name="Close").click()
     expect(detail.locator("[data-job-detail]")).to_have_count(0)

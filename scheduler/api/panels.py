@@ -301,6 +301,11 @@ def jobs_panel(ctx: ApiContext, query: Query) -> str:
     return table(_JOB_HEADERS, rows, empty="No job runs match.", cls="jobs") + pager
 
 
+def _log_grows(run: JobRun) -> bool:
+    """Whether the crawl may still write to its log: running, or cancelled and not closed yet."""
+    return run.status in jobs.ACTIVE_STATUSES or (run.status == "cancelled" and run.finish_reason is None)
+
+
 def job_detail(ctx: ApiContext, query: Query) -> str:
     run_id = _int(query, "job")
     if run_id is None:
@@ -331,7 +336,7 @@ def job_detail(ctx: ApiContext, query: Query) -> str:
     if run.scrapyd_job_id:
         log = (
             "<h3>Log <small>(the last lines, from the node)</small></h3>"
-            f'<pre class="log" data-log-for="{run.id}" data-active="{int(run.status in jobs.ACTIVE_STATUSES)}">'
+            f'<pre class="log" data-log-for="{run.id}" data-active="{int(_log_grows(run))}">'
             "loading…</pre>"
         )
     return (
