@@ -140,7 +140,7 @@ def queues(ctx: ApiContext, query: Query) -> str:
                 num(q["delayed"]),
                 num(q["held"]),
                 num(q["workers"]),
-                Cell(escape(f"{q['dead']:,}"), "num dead" if q["dead"] else "num"),
+                Cell(escape(f"{q['dead']:,}"), "num dead" if q["dead"] else "num zero"),
                 Cell(actions, "actions"),
             ]
         )
@@ -170,9 +170,9 @@ def nodes(ctx: ApiContext, query: Query) -> str:
 _SCHEDULE_HEADERS = (
     ("name", ""),
     ("spider", ""),
-    ("when", ""),
+    ("when", "span"),
     ("state", ""),
-    ("next run", ""),
+    ("next run", "span"),
     ("last run", ""),
     ("", "actions"),
 )
