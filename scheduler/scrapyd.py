@@ -46,8 +46,10 @@ PENDING, RUNNING, FINISHED = "pending", "running", "finished"
 class NodeError(Exception):
     """A Scrapyd node did not do what was asked; the message is one line, without credentials."""
 
-    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+    def __init__(self, message: str, *, uncertain: bool = False, http_status: int | None = None) -> None:
         super().__init__(message)
+        # The node's HTTP status when it answered with an error (404: no such log file).
+        self.http_status = http_status
         # The request reached the node but no answer came back (a timeout, a dropped
         # connection): the node may have carried it out.
         self.uncertain = uncertain
@@ -204,14 +206,19 @@ class ScrapydClient:
         return data.get("prevstate")
 
     def log_tail(self, node: Node, log_url: str, *, max_bytes: int = 65536) -> str:
-        """The end of a job's log. Scrapyd serves logs as static files, which honour Range; the size
-        is asked first because Twisted fails (HTTP 500) on a suffix range longer than the file."""
+        """The end of a job's log (see :meth:`log_tail_sized`)."""
+        return self.log_tail_sized(node, log_url, max_bytes=max_bytes)[0]
+
+    def log_tail_sized(self, node: Node, log_url: str, *, max_bytes: int = 65536) -> tuple[str, int]:
+        """The end of a job's log and the log's whole size in bytes. Scrapyd serves logs as static files,
+        which honour Range; the size is asked first because Twisted fails (HTTP 500) on a suffix range
+        longer than the file."""
         path = urlsplit(node.url(log_url)).path
         headers, _ = self._send(node, "HEAD", path)
         size = int(headers.get("Content-Length") or 0)
         ranged = {"Range": f"bytes={size - max_bytes}-"} if size > max_bytes else {}
         _, body = self._send(node, "GET", path, headers=ranged)
-        return body.decode("utf-8", "replace")
+        return body.decode("utf-8", "replace"), size
 
     # -- transport ------------------------------------------------------------------
 
@@ -275,7 +282,8 @@ class ScrapydClient:
             self._connections.open[node.name] = (connection, time.monotonic())
         if response.status >= 400:
             hint = ": check the credentials in SCRAPYD_NODES" if response.status == 401 else ""
-            raise NodeError(f"{node.name} answered {endpoint} with HTTP {response.status}{hint}")
+            message = f"{node.name} answered {endpoint} with HTTP {response.status}{hint}"
+            raise NodeError(message, http_status=response.status)
         return response.headers, data
 
     def _connection(self, node: Node) -> http.client.HTTPConnection:

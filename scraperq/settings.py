@@ -64,6 +64,8 @@ SCRAPERQ_API_BIND = "127.0.0.1:6810"
 SCRAPERQ_API_TOKEN = None
 # Largest request body the API reads, in bytes; larger ones get 413.
 SCRAPERQ_API_MAX_BODY = 1024 * 1024
+# Seconds between the console's looks at its panels (at least 0.5).
+SCRAPERQ_CONSOLE_REFRESH = 4.0
 # Seconds each HTTP call to a Scrapyd node may take before the node counts as down.
 SCRAPYD_TIMEOUT = 10.0
 # Jobs a node runs at once (its max_proc), for least-loaded dispatch; per node: URL#capacity=N.

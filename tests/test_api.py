@@ -44,7 +44,11 @@ def _text(raw: bytes, **parameters: str) -> str:
 
 OPENAPI = OpenAPI.from_dict(
     spec(),
-    config=Config(extra_media_type_deserializers={"text/csv": _text, "application/x-ndjson": _text}),
+    config=Config(
+        extra_media_type_deserializers={
+            media: _text for media in ("text/csv", "application/x-ndjson", "text/css", "text/javascript")
+        }
+    ),
 )
 
 
@@ -718,7 +722,12 @@ def test_unknown_routes_and_methods_are_json_errors(api: Api) -> None:
 
 
 def _example_path(path: str) -> str:
-    return path.replace("{task_id}", "1").replace("{name}", "s1")
+    return (
+        path.replace("{task_id}", "1")
+        .replace("{run_id}", "1")
+        .replace("{name}", "s1")
+        .replace("{filename}", "console.css")
+    )
 
 
 def test_with_a_token_every_route_but_healthz_needs_it(start_api: Any) -> None:
@@ -822,3 +831,103 @@ def test_dead_letters_without_redis_are_503(api: Api) -> None:
     response = api.get("/api/dead")
     assert response.status_code == 503
     assert "REDIS_URL is not set" in error_of(response)
+
+
+# -- cancel, log, queues, dead letters ------------------------------------------------------------
+
+
+def test_cancel_a_requested_run_before_dispatch_and_refuse_what_is_over(api: Api, db: Database) -> None:
+    from scraperq.storage import leader
+
+    schedule = api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 3600}).json()
+    leader.beat(db, "elsewhere:1", utcnow())  # a daemon leads elsewhere: the request waits for it
+    run = api.post("/api/schedules/s1/run").json()["run"]
+    response = api.post(f"/api/jobs/{run['id']}/cancel")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["run"]["status"], body["node"], body["prevstate"]) == ("cancelled", None, None)
+    assert "cancelled on request" in body["run"]["error"]
+    assert [j["status"] for j in api.get("/api/jobs?status=cancelled").json()["jobs"]] == ["cancelled"]
+    again = api.post(f"/api/jobs/{run['id']}/cancel")
+    assert (again.status_code, error_of(again)) == (
+        409,
+        f"job run {run['id']} is cancelled already: only a requested, pending or running run can stop",
+    )
+    with db.transaction() as cur:  # a fire time skipped: there is nothing to stop
+        jobs.record_outcome(
+            cur, schedule_id=schedule["id"], spider="generic", fire_time=utcnow(), status="skipped", error="busy"
+        )
+    skipped = api.get("/api/jobs?status=skipped").json()["jobs"][0]
+    assert api.post(f"/api/jobs/{skipped['id']}/cancel").status_code == 409
+    assert api.get(f"/api/jobs/{skipped['id']}/log").status_code == 404
+    assert api.post("/api/jobs/999999/cancel").status_code == 404
+    assert api.get("/api/jobs/999999/log").status_code == 404
+
+
+def test_cancel_a_run_whose_node_is_down_is_503_and_records_nothing(api: Api, db: Database) -> None:
+    schedule = api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 3600}).json()
+    with db.transaction() as cur:
+        run_id = jobs.claim(cur, schedule_id=schedule["id"], spider="generic", fire_time=utcnow(), job_id="b" * 32)
+    node = api.get("/api/nodes").json()["nodes"][0]["name"]  # nobody listens there
+    jobs.mark_accepted(db, run_id, node=node, at=utcnow())
+    response = api.post(f"/api/jobs/{run_id}/cancel")
+    assert response.status_code == 503
+    assert "cannot cancel job " + "b" * 32 in error_of(response)
+    assert jobs.get_run(db, run_id).status == "pending"
+    assert api.get(f"/api/jobs/{run_id}/log").status_code == 503
+
+
+def test_jobs_filter_by_status_and_spider_and_page(api: Api, db: Database) -> None:
+    schedule = api.post("/api/schedules", {"name": "s1", "spider": "generic", "interval_seconds": 60}).json()
+    with db.transaction() as cur:
+        for minute in range(5):
+            jobs.record_outcome(
+                cur,
+                schedule_id=schedule["id"],
+                spider="generic",
+                status="missed",
+                error="late",
+                fire_time=utcnow() - timedelta(minutes=minute),
+            )
+    page = api.get("/api/jobs?status=missed&limit=3").json()
+    assert len(page["jobs"]) == 3 and page["next_before"] == page["jobs"][-1]["id"]
+    rest = api.get(f"/api/jobs?status=missed&limit=3&before={page['next_before']}").json()
+    assert len(rest["jobs"]) == 2 and rest["next_before"] is None
+    assert api.get("/api/jobs?spider=sitemap").json()["jobs"] == []
+    assert api.get("/api/jobs?status=done").status_code == 400
+
+
+def test_queues_count_what_waits_and_what_is_dead(start_api: Any, redis_url: str) -> None:
+    api = start_api(REDIS_URL=redis_url)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    letters = [json.dumps({"payload": f"https://example.com/{i}", "reason": "bad", "spider": "feed"}) for i in range(3)]
+    client.lpush("feed:dead", *letters)
+    client.lpush("feed:start_urls", "https://example.com/waiting")
+    queues = {q["spider"]: q for q in api.get("/api/queues").json()["queues"]}
+    assert (queues["feed"]["dead"], queues["feed"]["start_urls"], queues["generic"]["dead"]) == (3, 1, 0)
+    moved = api.post("/api/dead", {"action": "requeue", "spider": "feed"}).json()
+    assert moved["done"] == 3
+    queues = {q["spider"]: q for q in api.get("/api/queues").json()["queues"]}
+    assert (queues["feed"]["dead"], queues["feed"]["start_urls"]) == (0, 4)
+    assert sorted(client.lrange("feed:start_urls", 0, -1)) == sorted(
+        ["https://example.com/waiting"] + [f"https://example.com/{i}" for i in range(3)]
+    )
+
+
+def test_queues_without_redis_say_so_and_dead_letters_need_it(api: Api) -> None:
+    assert api.get("/api/queues").json() == {"redis": "not set", "queues": []}
+    assert api.get("/api/dead").status_code == 503
+
+
+def test_console_panels_are_served_alone_and_static_files_are_only_those_shipped(api: Api, db: Database) -> None:
+    add_tasks(db, 30, spider="sitemap")
+    panel = api.get("/?part=tasks&tasks_spider=sitemap")
+    assert panel.status_code == 200 and "<html" not in panel.text
+    assert panel.text.count("<tr>") == 1 + 25 and "tasks_before=" in panel.text  # a header, a page, a link on
+    assert api.get("/?part=nosuch").status_code == 400
+    assert api.get("/?part=tasks&tasks_before=x").status_code == 400
+    script = api.get("/static/console.js")
+    assert script.headers["Content-Type"].startswith("text/javascript") and script.headers["ETag"]
+    assert api.raw("GET", "/static/console.js", headers={"If-None-Match": script.headers["ETag"]}).status_code == 304
+    assert api.get("/static/..%2Fapp.py").status_code == 404
+    assert api.raw("GET", "/static/../app.py").status_code == 404

@@ -11,10 +11,14 @@ Modules, one concern each:
 * :mod:`~scheduler.api.models`: the pydantic models that validate requests and describe answers;
 * :mod:`~scheduler.api.http`: request parsing, what no request may hold, the status codes used;
 * :mod:`~scheduler.api.tasks`, :mod:`~scheduler.api.submit`, :mod:`~scheduler.api.results`,
-  :mod:`~scheduler.api.schedules`, :mod:`~scheduler.api.runs`, :mod:`~scheduler.api.system`: the routes;
+  :mod:`~scheduler.api.schedules`, :mod:`~scheduler.api.runs`, :mod:`~scheduler.api.system`,
+  :mod:`~scheduler.api.cancel`, :mod:`~scheduler.api.joblog`, :mod:`~scheduler.api.queues`,
+  :mod:`~scheduler.api.dead`: the routes;
 * :mod:`~scheduler.api.openapi`: ``/openapi.json``, generated from the routes and the models;
 * :mod:`~scheduler.api.docs`: ``/docs`` (Swagger UI, its files from the installed package);
-* :mod:`~scheduler.api.dashboard`, :mod:`~scheduler.api.metrics`: ``/`` and ``/metrics``.
+* :mod:`~scheduler.api.dashboard` (with :mod:`~scheduler.api.panels`, :mod:`~scheduler.api.charts`,
+  :mod:`~scheduler.api.html` and the files :mod:`~scheduler.api.static` serves): the console at ``/``;
+* :mod:`~scheduler.api.metrics`: ``/metrics``.
 
 Nothing starts at import time: :func:`serve` binds and starts the server.
 """

@@ -36,7 +36,22 @@ from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from scheduler.api import dashboard, dead, docs, metrics, models, results, runs, schedules, system, tasks
+from scheduler.api import (
+    cancel,
+    dashboard,
+    dead,
+    docs,
+    joblog,
+    metrics,
+    models,
+    queues,
+    results,
+    runs,
+    schedules,
+    static,
+    system,
+    tasks,
+)
 from scheduler.api.context import ApiContext
 from scheduler.api.http import MAX_ID, ApiError, check_request_text, error_response, read_json_object
 from scheduler.api.models import Query, validate_body, validate_query
@@ -94,9 +109,10 @@ class Route:
         return re.sub(r"\{(\w+)\}", lambda m: f"<{_CONVERTERS.get(m.group(1), '')}{m.group(1)}>", self.path)
 
 
-_QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
+# Probes, scrapes, the console's static files and its panels refreshed every few seconds.
+_QUIET_ROUTES = frozenset({"/healthz", "/metrics", "/static/{filename}"})
 # Ids are BIGINT: a larger number matches no route (404) rather than failing in the database.
-_CONVERTERS = {"task_id": f"int(min=1, max={MAX_ID}):"}
+_CONVERTERS = {"task_id": f"int(min=1, max={MAX_ID}):", "run_id": f"int(min=1, max={MAX_ID}):"}
 
 _E409_NAME = "A schedule by that name exists."
 
@@ -256,11 +272,41 @@ ROUTES: tuple[Route, ...] = (
         errors={404: "No schedule by that name."},
     ),
     Route(
+        "/api/jobs/{run_id}/cancel",
+        "POST",
+        cancel.cancel,
+        "Cancel a job run",
+        "A requested run is cancelled before dispatch; a pending or running one through Scrapyd's cancel.json on"
+        " its node. The run is recorded `cancelled`; a crawl that stops then writes its own end (still"
+        " `cancelled`, with finish reason `shutdown` and its final counts).",
+        answers={200: Answer("The run as recorded now, and the node asked.")},
+        errors={
+            404: "No such job run.",
+            409: "The run is over already, or is being dispatched at this moment.",
+            503: "The run's node cannot be reached; nothing was changed.",
+        },
+    ),
+    Route(
+        "/api/jobs/{run_id}/log",
+        "GET",
+        joblog.job_log,
+        "The tail of a job's Scrapyd log, and Scrapy's closing stats when it has them",
+        answers={200: Answer("The log's last bytes (`?bytes=N`, default 64 KiB) and the stats.")},
+        errors={404: "No such job run, or it has no Scrapyd job.", 503: "The node cannot be reached."},
+    ),
+    Route(
         "/api/nodes",
         "GET",
         runs.node_listing,
         "The Scrapyd nodes and their load",
         answers={200: Answer("Each node in SCRAPYD_NODES.", models.NodeList)},
+    ),
+    Route(
+        "/api/queues",
+        "GET",
+        queues.listing,
+        "Per-spider queue figures: start payloads, requests, delayed, held, workers, dead letters",
+        answers={200: Answer("Each project spider's queue (or `redis: not set`).")},
     ),
     Route(
         "/api/dead",
@@ -280,6 +326,15 @@ ROUTES: tuple[Route, ...] = (
         body=models.DeadAction,
         answers={200: Answer("What was done.", models.DeadDone)},
         errors={404: "None of the ids given was found."},
+    ),
+    Route(
+        "/static/{filename}",
+        "GET",
+        static.static_file,
+        "The console's stylesheet and script (no token needed)",
+        answers={200: Answer("The file.", media=("text/css", "text/javascript"))},
+        errors={404: "No such file."},
+        public=True,
     ),
 )
 
@@ -324,7 +379,8 @@ class ApiApp:
         elapsed = time.monotonic() - started
         self.ctx.metrics.observe_request(route_name, request.method, response.status_code, elapsed)
         # Probes and scrapes come every few seconds: they would drown the log at INFO.
-        level = logging.DEBUG if route_name in _QUIET_ROUTES and response.status_code < 400 else logging.INFO
+        quiet = route_name in _QUIET_ROUTES or (route_name == "/" and "part" in request.args)
+        level = logging.DEBUG if quiet and response.status_code < 400 else logging.INFO
         # The method and path are the client's: escaped, so that no %0A in them can start a log line of its own.
         access_logger.log(
             level,

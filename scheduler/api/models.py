@@ -220,6 +220,9 @@ class ScheduleQuery(Query):
 
 class JobQuery(Query):
     schedule: Line | None = Field(None, description="Only runs of this schedule.")
+    status: Literal[RUN_STATUSES] | None = Field(None, description="Only runs in this state.")  # type: ignore[valid-type]
+    spider: Line | None = Field(None, description="Only runs of this spider.")
+    before: Id | None = Field(None, description="Only runs older than this id (the next page: `next_before`).")
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description="How many.")
 
 
@@ -311,6 +314,7 @@ class JobRun(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobRun]
+    next_before: Id | None = Field(None, description="The `before` of the next page; null on the last.")
 
 
 class Schedule(BaseModel):

@@ -1,4 +1,8 @@
-"""``/api/jobs`` (the ``job_runs`` record, newest first) and ``/api/nodes`` (the Scrapyd nodes)."""
+"""``/api/jobs`` (the ``job_runs`` record, newest first) and ``/api/nodes`` (the Scrapyd nodes).
+
+``/api/jobs`` filters by ``schedule`` (a name), ``status`` and ``spider``, and pages
+as ``/api/tasks`` does: ``before`` the ``next_before`` of the previous page.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,18 @@ from scraperq.storage import schedules as store
 
 def job_listing(ctx: ApiContext, request: Request, query: JobQuery) -> Response:
     schedule_id = store.get_schedule(ctx.db, query.schedule).id if query.schedule else None
-    runs = jobs.recent_runs(ctx.db, schedule_id=schedule_id, limit=query.limit)
+    runs = jobs.list_runs(
+        ctx.db,
+        status=query.status,
+        spider=query.spider,
+        schedule_id=schedule_id,
+        before_id=query.before,
+        limit=query.limit,
+    )
     names = {s.id: s.name for s in store.list_schedules(ctx.db)}
-    return json_response({"jobs": [run_json(r, names) for r in runs]})
+    # Newest first: the next page is everything older than the last row shown.
+    next_before = runs[-1].id if len(runs) == query.limit else None
+    return json_response({"jobs": [run_json(r, names) for r in runs], "next_before": next_before})
 
 
 def node_json(status: NodeStatus) -> dict[str, Any]:

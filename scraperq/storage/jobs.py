@@ -201,6 +201,31 @@ def recent_runs(db: Database, *, schedule_id: int | None = None, limit: int = 20
     return [_decode(r) for r in rows]
 
 
+def list_runs(
+    db: Database,
+    *,
+    status: str | None = None,
+    spider: str | None = None,
+    schedule_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[JobRun]:
+    """Newest first, filtered; ``before_id`` pages backwards (what the console and ``/api/jobs`` show)."""
+    where, params = [], []
+    for column, value in (("status", status), ("spider", spider), ("schedule_id", schedule_id)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if before_id is not None:
+        where.append("id < %s")
+        params.append(before_id)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    params.append(max(0, int(limit)))
+    with db.transaction() as cur:
+        rows = cur.execute(f"SELECT {_COLUMNS} FROM job_runs {clause} ORDER BY id DESC LIMIT %s", params).fetchall()
+    return [_decode(r) for r in rows]
+
+
 def latest_runs(db: Database) -> dict[int, JobRun]:
     """Each schedule's most recent run, by schedule id (one query for any number of schedules)."""
     with db.transaction() as cur:
@@ -358,6 +383,21 @@ def job_counts(db: Database, job_ids: Iterable[str]) -> dict[str, JobCounts]:
     item_n = {r["job_id"]: int(r["n"]) for r in items}
     task_n = {r["job_id"]: (int(r["n"]), int(r["failed"] or 0)) for r in tasks}
     return {job_id: JobCounts(item_n.get(job_id, 0), *task_n.get(job_id, (0, 0))) for job_id in ids}
+
+
+def failed_task_errors(db: Database, job_ids: Iterable[str]) -> dict[str, str]:
+    """The error of one failed task (the first) per job: why a run that finished stored nothing."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    marks = ", ".join(["%s"] * len(ids))
+    with db.transaction() as cur:
+        rows = cur.execute(
+            "SELECT t.job_id, t.error FROM tasks t JOIN (SELECT job_id, MIN(id) AS id FROM tasks"
+            f" WHERE status = 'failed' AND job_id IN ({marks}) GROUP BY job_id) first ON t.id = first.id",
+            ids,
+        ).fetchall()
+    return {r["job_id"]: r["error"] or "failed" for r in rows}
 
 
 def _decode(row: dict[str, Any]) -> JobRun:

@@ -231,6 +231,33 @@ def iter_results(
         last_id = int(rows[-1]["id"])
 
 
+def latest_results(
+    db: Database,
+    *,
+    spider: str | None = None,
+    task_id: int | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """One page of matching results, newest first; ``before_id`` pages backwards (the console's table)."""
+    where, params = _filters(spider=spider, task_id=task_id, since=since)
+    if before_id is not None:
+        where.append("id < %s")
+        params.append(before_id)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    params.append(max(0, int(limit)))
+    with db.transaction() as cur:
+        rows = cur.execute(
+            "SELECT id, task_id, spider, url, data, scraped_at, job_id FROM results"
+            f" {clause} ORDER BY id DESC LIMIT %s",
+            params,
+        ).fetchall()
+    for row in rows:
+        row["data"] = db.json_value(row["data"])
+    return rows
+
+
 def _filters(*, spider: str | None, task_id: int | None, since: datetime | None) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
