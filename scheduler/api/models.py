@@ -298,7 +298,8 @@ class JobRun(BaseModel):
     finished_at: datetime | None
     error: str | None = Field(description="Why it failed, was skipped or missed, in words.")
     origin: Literal[RUN_ORIGINS] = Field(  # type: ignore[valid-type]
-        description="schedule: a fire time; manual: run by hand; scrapyd: started on a node directly."
+        description="schedule: a fire time; manual: run by hand; scrapyd: started on a node directly;"
+        " maintenance: the daily retention run."
     )
     created_at: datetime | None = None
     started_at: datetime | None = None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from scheduler.api import docs, models
+from scheduler.api import docs, models, static
 
 if TYPE_CHECKING:
     from scheduler.api.app import Route
@@ -43,6 +43,8 @@ ERROR_MEANINGS = {
 # Path parameters, by name, as the routes' converters take them.
 _PATH_SCHEMAS: dict[str, Schema] = {
     "task_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": models.MAX_ID},
+    "run_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": models.MAX_ID},
+    "filename": {"type": "string", "enum": sorted(static.FILES)},
     "name": {"type": "string", "pattern": models.SCHEDULE_NAME},
     "asset": {"type": "string", "enum": sorted(docs.ASSETS)},
 }

@@ -39,7 +39,7 @@ from scraperq.storage.connection import Cursor, Database, utcnow
 ACTIVE_STATUSES = ("requested", "dispatching", "pending", "running")
 FINAL_STATUSES = ("finished", "failed", "cancelled", "skipped", "missed")
 STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
-ORIGINS = ("schedule", "manual", "scrapyd")
+ORIGINS = ("schedule", "manual", "scrapyd", "maintenance")
 # Rows a crawl's own report brings back to running: the daemon's guesses (not yet confirmed, or lost).
 _REVIVABLE = ("dispatching", "pending", "failed")
 
