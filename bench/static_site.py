@@ -8,6 +8,8 @@ with its own counts; ``--latency S`` answers pages S seconds late, as a slower s
                 reaches every page), to the home page, to its parent and to three
                 pseudo-random pages (so the crawl meets duplicates, as on a real site)
 ``/robots.txt`` allows everything
+``/x/NAME``     a one-page site (no links): the arrival of each such path is kept
+``/__seen__``   JSON ``{path: server monotonic time of its first hit}`` of the ``/x/`` pages
 ``/__stats__``  JSON ``{"pages": n, "first": t, "last": t}``: page hits and the server's
                 monotonic time of the first and last one, for pages per second
 ``/__reset__``  forget the counts
@@ -58,6 +60,7 @@ def _response(status: int, body: bytes, ctype: str) -> bytes:
 
 
 NOT_FOUND = _response(404, b"not found", "text/plain")
+ONE_PAGE = _response(200, b"<html><head><title>One page</title></head><body><p>Alone.</p></body></html>", "text/html")
 
 
 class Counts:
@@ -69,6 +72,7 @@ class Site(asyncio.Protocol):
     pages: dict[str, bytes] = {}
     latency = 0.0
     counts: dict[str, Counts] = {}  # by the address the site is served on
+    seen: dict[str, float] = {}  # /x/ pages: first arrival
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -99,11 +103,17 @@ class Site(asyncio.Protocol):
             count.first = count.first or now
             count.last = now
             return cls.pages.get(path, NOT_FOUND)
+        if path.startswith("/x/"):
+            cls.seen.setdefault(path, time.monotonic())
+            return ONE_PAGE
+        if path == "/__seen__":
+            return _response(200, json.dumps(cls.seen).encode(), "application/json")
         if path == "/__stats__":
             stats = {"pages": count.hits, "first": count.first, "last": count.last}
             return _response(200, json.dumps(stats).encode(), "application/json")
         if path == "/__reset__":
             count.hits, count.first, count.last = 0, 0.0, 0.0
+            cls.seen.clear()
             return _response(200, b"{}", "application/json")
         return cls.pages.get(path, NOT_FOUND)
 

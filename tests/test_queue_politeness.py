@@ -15,8 +15,12 @@ import pytest
 from scraperq.errors import ConfigError
 from scraperq.queue.sitelimits import SiteLimits, parse_site_limits
 from scraperq.storage.results import count_results
-from tests.test_queue_workers import all_final, db, enqueue, r, workers  # noqa: F401 - fixtures
+from tests import test_queue_workers as queue_workers
 from tests.helpers import MockServer, wait_for
+
+# The worker processes and clients of the queue's worker tests.
+workers, db, r = queue_workers.workers, queue_workers.db, queue_workers.r
+all_final, enqueue = queue_workers.all_final, queue_workers.enqueue
 
 DELAY = 0.25
 
