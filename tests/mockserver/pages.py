@@ -61,7 +61,9 @@ def site_page(path: str, query: dict[str, str]) -> str:
             n = int(path.rsplit("/", 1)[1].split(".")[0])
         except ValueError:
             n = 0
-    links = [f'<a href="/site/{c}.html{suffix}">Page {c}</a>' for c in range(fan * n + 1, fan * n + fan + 1) if c < total]
+    links = [
+        f'<a href="/site/{c}.html{suffix}">Page {c}</a>' for c in range(fan * n + 1, fan * n + fan + 1) if c < total
+    ]
     links.append(f'<a href="/site/0.html{suffix}">Home</a>')
     body = f"<p>This is page {n} of the test site, with some words to extract.</p>" + " ".join(links)
     return f"<html lang='en'><head><title>Page {n}</title></head><body><h1>Page {n}</h1>{body}</body></html>"
