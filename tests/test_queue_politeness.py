@@ -14,6 +14,7 @@ import pytest
 
 from scraperq.errors import ConfigError
 from scraperq.queue.sitelimits import SiteLimits, parse_site_limits
+from scraperq.sources.schema import spider_class_from_yaml
 from scraperq.storage.results import count_results
 from tests import test_queue_workers as queue_workers
 from tests.helpers import MockServer, wait_for
@@ -156,3 +157,13 @@ def test_site_limits_match_a_host_and_its_subdomains_longest_first() -> None:
 def test_bad_site_limits_are_refused_in_one_line(raw: Any, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         parse_site_limits(raw)
+
+
+def test_a_source_file_sets_limits_per_site() -> None:
+    spidercls = spider_class_from_yaml(
+        "start_urls: [https://news.example/]\nfields: {t: h1}\n"
+        "politeness: {sites: {news.example: {delay: 2, concurrency: 1}}}\n",
+        file="news.yaml",
+        stem="news",
+    )
+    assert spidercls.custom_settings["SCRAPERQ_SITE_LIMITS"] == {"news.example": {"delay": 2, "concurrency": 1}}

@@ -37,12 +37,11 @@ from scrapy import Request, signals
 from scrapy.utils.httpobj import urlparse_cached
 
 from scraperq.queue.sitelimits import SiteLimits, SitePolicy
-from scraperq.queue.tracking import Held
+from scraperq.queue.tracking import LEASE_META, Held
 
 logger = logging.getLogger(__name__)
 
 SLOT_KEY = "%(spider)s:slot:%(slot)s"
-LEASE_META = "_scraperq_site_lease"  # (site, token) of a concurrency lease the request holds
 FULL_POLL_SECONDS = 0.05  # a full site is asked again this often (and at once when this worker frees a lease)
 ERROR_RETRY_SECONDS = 1.0
 
@@ -131,6 +130,7 @@ class SlotGate:
         self._asking: set[str] = set()  # sites with a reservation asked for, or waited for
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._polling: set[str] = set()  # sites found full, asked again after FULL_POLL_SECONDS
+        self._reserved: dict[str, str] = {}  # site -> concurrency lease of a turn not come yet
         self._granted: deque[Held] = deque()
         self._count = 0  # waiting plus granted, not yet taken by the engine
         self._stopped = False
@@ -171,6 +171,9 @@ class SlotGate:
         unused = [h for h in self._granted if LEASE_META in h.request.meta]
         for held in unused:
             self._free(held.request)
+        for site, token in self._reserved.items():  # else they would hold the site until they run out
+            asyncio.ensure_future(self._give_back_now(site, [token]))
+        self._reserved.clear()
         self._waiting.clear()
         self._granted.clear()
         self._count = 0
@@ -229,12 +232,15 @@ class SlotGate:
             self._later(site, FULL_POLL_SECONDS, self._ask_again)
             return
         seconds = max(0.0, float(wait))
+        if policy.concurrency:
+            self._reserved[site] = token
         self._later(site, seconds, lambda s: self._turn(s, token if policy.concurrency else None))
 
     def _turn(self, site: str, token: str | None) -> None:
         """The reserved time has come: the site's first waiting request goes to the engine."""
         waiting = self._waiting.get(site)
         self._asking.discard(site)
+        self._reserved.pop(site, None)
         if not waiting:
             if token is not None:
                 asyncio.ensure_future(self._give_back_now(site, [token]))

@@ -31,6 +31,7 @@ from scrapy import Request
 from scraperq.queue.entries import Entry
 
 ENTRY_META = "_scraperq_entry"
+LEASE_META = "_scraperq_site_lease"  # (site, token): the site concurrency lease a request holds (slotgate.py)
 
 READY = "ready"
 WAITING = "waiting"
