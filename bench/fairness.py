@@ -38,7 +38,7 @@ STOCK = [
     "-s", "SCHEDULER=scrapy_redis.scheduler.Scheduler",
     "-s", "DUPEFILTER_CLASS=scrapy_redis.dupefilter.RFPDupeFilter",
     "-s", "SCHEDULER_PERSIST=True",
-    "-s", "MAX_IDLE_TIME_BEFORE_CLOSE=3",
+    "-s", "MAX_IDLE_TIME_BEFORE_CLOSE=0",  # never closes on its own: stopped when done
     "-s", "ITEM_PIPELINES={}",
 ]  # fmt: skip
 COMMON = ["-s", "LOGSTATS_INTERVAL=3600"]
@@ -106,10 +106,9 @@ def run_stock(backends: Backends, sites: Sites, tries: int, every: float, logdir
     sites.reset()
     backends.redis.flushdb()
     args = [str(BIN / "scrapy"), "runspider", str(ROOT / "bench" / "stock_spider.py"), *FOLLOW, *STOCK, *COMMON]
+    backends.redis.lpush("stock_generic:start_urls", f"{sites.urls[0]}/p/0.html")
     procs = [start(args, backends.env(), logdir / f"stock-{i}.log") for i in range(2)]
     try:
-        time.sleep(4)  # let both workers open before the start URL appears
-        backends.redis.lpush("stock_generic:start_urls", f"{sites.urls[0]}/p/0.html")
         wait(lambda: sites.served() >= under_way(sites), 300, "the big crawl under way")
         pushed: dict[str, float] = {}
         for n in range(tries):
@@ -121,7 +120,7 @@ def run_stock(backends: Backends, sites: Sites, tries: int, every: float, logdir
         wait(lambda: len(seen(sites)) >= tries, 900, "every one-page task fetched", interval=0.2)
         fetched = seen(sites)
     finally:
-        finish(procs, stop=False, timeout=900)  # each closes after 3 s without work
+        finish(procs, stop=True)
     return [], [fetched[path] - when for path, when in pushed.items() if path in fetched], left
 
 

@@ -28,6 +28,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -43,7 +44,7 @@ STOCK = [
     "-s", "SCHEDULER=scrapy_redis.scheduler.Scheduler",
     "-s", "DUPEFILTER_CLASS=scrapy_redis.dupefilter.RFPDupeFilter",
     "-s", "SCHEDULER_PERSIST=True",
-    "-s", "MAX_IDLE_TIME_BEFORE_CLOSE=3",
+    "-s", "MAX_IDLE_TIME_BEFORE_CLOSE=0",  # never closes on its own: stopped when done
     "-s", "ITEM_PIPELINES={}",
 ]  # fmt: skip
 
@@ -115,6 +116,12 @@ class Backends:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
 
+def opened(procs: list[Any], timeout: float = 300) -> None:
+    """Wait until each stock worker's log says its spider opened (it polls start URLs from then on)."""
+    wait(lambda: all(b"Spider opened" in Path(p.log.name).read_bytes() for p in procs), timeout, "the workers to open")
+    time.sleep(1)
+
+
 def rate(stat: dict[str, float]) -> float:
     span = stat["last"] - stat["first"]
     return (stat["pages"] - 1) / span if span > 0 and stat["pages"] > 1 else 0.0
@@ -138,7 +145,8 @@ def run(kind: str, backends: Backends, sites: Sites, workers: int, extra: list[s
         if kind == "scraperq":
             wait(lambda: backends.redis.zcard("generic:workers") == workers, 120, "the workers")
         else:
-            time.sleep(4)  # let every worker open before the start URLs appear
+            # Every worker open (and polling its start URLs) before they appear.
+            opened(procs)
         # Every page at once, so that each worker always has work for each site (a link tree
         # would leave stock scrapy-redis workers idle until their next poll, not polite).
         urls = [f"{url}/p/{n}.html" for n in range(sites.pages) for url in sites.urls]
@@ -146,7 +154,7 @@ def run(kind: str, backends: Backends, sites: Sites, workers: int, extra: list[s
         total = sites.pages * len(sites.urls)
         wait(lambda: sites.served() >= total, 900, "every page fetched", interval=0.2)
     finally:
-        finish(procs, stop=kind == "scraperq")
+        finish(procs, stop=True)
     return sites.stats()
 
 
