@@ -155,6 +155,14 @@ DOWNLOAD_DELAY = 0
 # AutoThrottle is on for per-source spiders (scraperq/spiders/source.py); these shape it.
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
+# With the shared queue, each site's delay, AutoThrottle's adaptive delay and any concurrency
+# limit below hold for all the spider's workers together (scraperq/queue/slotgate.py).
+SCRAPERQ_SHARED_POLITENESS = True
+# Per-site limits for the whole cluster: {"example.com": {"delay": 1, "concurrency": 2}};
+# a site covers its sub-domains, "*" any site. Unset sites use DOWNLOAD_DELAY.
+SCRAPERQ_SITE_LIMITS: dict[str, dict[str, float]] = {}
+# Count CONCURRENT_REQUESTS_PER_DOMAIN for the whole cluster rather than per worker.
+SCRAPERQ_SHARE_SITE_CONCURRENCY = False
 
 # --- JavaScript rendering (scrapy-playwright) -------------------------------------------
 # Only pages that ask for it are rendered (meta playwright/render, a spider's render

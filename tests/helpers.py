@@ -14,9 +14,9 @@ BIN = Path(sys.executable).parent
 
 
 class MockServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.mockserver"],
+            [sys.executable, "-m", "tests.mockserver", "--host", host],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

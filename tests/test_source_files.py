@@ -75,6 +75,7 @@ MISTAKES = [
     (GOOD + "max_pages: 0\n", "max_pages", "1 or more"),
     (GOOD + "politeness: {download_delay: -1}\n", "politeness.download_delay", "0 or more"),
     (GOOD + "politeness: {speed: fast}\n", "politeness.speed", "not a politeness key"),
+    (GOOD + "politeness: {sites: {a.example: {delay: -2}}}\n", "politeness.sites", "a mapping of sites"),
     (GOOD + "settings: {SCRAPERQ_ALLOW_PRIVATE: '1'}\n", "settings.SCRAPERQ_ALLOW_PRIVATE", "may change"),
     (GOOD + "settings: {ITEM_PIPELINES: {}}\n", "settings.ITEM_PIPELINES", "may change"),
     (GOOD + "settings: {DOWNLOAD_TIMEOUT: soon}\n", "settings.DOWNLOAD_TIMEOUT", "must be a number"),

@@ -8,8 +8,12 @@ are scraperq's.
 ``NAME:start_urls``        list    payloads pushed by people, ``scraperq enqueue`` and the API:
                                    a bare URL or ``{"url", "task_id"?, "priority"?, "meta"?}``.
                                    Producers ``LPUSH``; workers take from the other end (FIFO).
-``NAME:requests``          zset    queued entries, score ``-priority``; members begin with a
-                                   sequence number, so equal priorities come out in FIFO order.
+``NAME:requests``          zset    queued entries, score ``-priority + tag / 2**32``: within a
+                                   priority, tasks take turns (the tag, see ``scripts.py``);
+                                   members begin with a sequence number, so equal scores come
+                                   out in FIFO order.
+``NAME:requests:clock``    string  the tag of the last entry taken (fair share's clock).
+``NAME:requests:turn:T``   string  the last tag given to task T (``-`` for no task); expires.
 ``NAME:dupefilter``        hash    the seen-set's index: task id -> fingerprints recorded.
 ``NAME:dupefilter:T:L:S``  set     fingerprints of task T, level L, shard S (see dupefilter.py).
 ``NAME:dead``              list    dead letters, newest first: JSON ``{payload, reason, ...}``.

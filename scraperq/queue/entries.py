@@ -2,11 +2,11 @@
 
 An entry is one string, ``ID|DELIVERIES|PRIORITY|TASK|KIND|BODY``:
 
-* ``ID``: 12 hex digits from ``NAME:seq``. Members of the requests zset share a
-  score per priority and Redis orders equal scores by member, so a fixed-width
-  sequence first means FIFO within a priority.
+* ``ID``: 12 hex digits from ``NAME:seq``. Redis orders equal scores of the
+  requests zset by member, so a fixed-width sequence first means FIFO among them.
 * ``DELIVERIES``: how many times a worker took it and vanished without finishing.
-* ``PRIORITY``: the Scrapy priority (the zset score is its negative).
+* ``PRIORITY``: the Scrapy priority (the zset score is its negative, plus the
+  task's turn as a fraction: see :mod:`scraperq.queue.scripts`).
 * ``TASK``: the ``tasks`` row it works for, or empty.
 * ``KIND``: ``r`` for a request (BODY is its JSON, see :mod:`scraperq.queue.serialize`)
   or ``s`` for a start payload taken from ``start_urls`` (BODY is

@@ -18,8 +18,9 @@ request) deals with payloads one by one where one can fail, so that a payload
 nobody foresaw (a bug included) is dead-lettered alone and never holds back the
 others taken with it.
 
-Payloads are taken only while fewer than ``SCRAPERQ_FEED_BACKLOG`` requests wait
-in ``NAME:requests``, so a flood of URLs waits in Redis rather than in a worker.
+Payloads are taken in batches while fewer than ``SCRAPERQ_FEED_BACKLOG`` requests wait
+in ``NAME:requests``, and a twentieth of a batch per poll past that, so a flood of URLs
+waits in ``start_urls`` while a task submitted during a big crawl still gets its turn.
 
 Settings: ``SCRAPERQ_ALLOW_PRIVATE``, ``SCRAPERQ_MAX_PAYLOAD_BYTES``,
 ``SCRAPERQ_FEED_BATCH``, ``SCRAPERQ_FEED_BACKLOG``.
@@ -119,9 +120,12 @@ class StartFeeder:
             entries, self._retry = self._retry, []
             return entries
         backlog = self.scheduler.guard.call(self.queue.backlog)
-        if backlog is None or backlog >= self.backlog:
+        if backlog is None:
             return []
-        return self.scheduler.guard.call(partial(self.queue.feed, self.batch)) or []
+        # Past the backlog a few payloads still come in each poll: new tasks then take their
+        # turn in the queue (fair share) rather than wait for a big crawl to drain it.
+        count = self.batch if backlog < self.backlog else max(1, self.batch // 20)
+        return self.scheduler.guard.call(partial(self.queue.feed, count)) or []
 
     def redelivered(self, entries: list[Entry]) -> None:
         """Start payloads that came back through the queue (their first worker is gone)."""

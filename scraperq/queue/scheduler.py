@@ -19,6 +19,10 @@ the seen-set in ``NAME:dupefilter``) and fixes what loses work there:
   download slot and survive restarts.
 * Closing never deletes shared keys (no ``SCHEDULER_PERSIST`` flush): a worker
   gives back what it holds and leaves.
+* Per-site politeness holds for the whole cluster: a request to a site with a delay,
+  a concurrency limit or AutoThrottle waits in the worker for a turn that Redis gives
+  out to every worker of the spider (:mod:`~scraperq.queue.slotgate`); other sites'
+  requests go on meanwhile.
 * Redis going away is logged and waited out with backoff (:mod:`~scraperq.queue.guard`);
   nothing is acknowledged until it is back, so nothing acknowledged is lost.
 
@@ -38,8 +42,9 @@ tasks have nothing left in it, then finishes; a worker (no URLs, see
 Settings: ``REDIS_URL``, ``REDIS_PARAMS``, ``SCHEDULER_QUEUE_KEY``,
 ``SCHEDULER_DUPEFILTER_KEY``, ``REDIS_START_URLS_KEY``, ``DUPEFILTER_CLASS``,
 ``SCRAPERQ_LEASE_SECONDS``, ``SCRAPERQ_MAX_DELIVERIES``, ``SCRAPERQ_QUEUE_PREFETCH``,
-``SCRAPERQ_QUEUE_POLL_SECONDS``, ``SCRAPERQ_SEEN_TTL``, ``SCRAPERQ_DEAD_MAX``, and
-the feeder's settings.
+``SCRAPERQ_QUEUE_POLL_SECONDS``, ``SCRAPERQ_SEEN_TTL``, ``SCRAPERQ_DEAD_MAX``,
+``SCRAPERQ_SHARED_POLITENESS`` and the site limits' settings (:mod:`~scraperq.queue.sitelimits`),
+and the feeder's settings.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ from scraperq.queue.redisqueue import (
 )
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
 from scraperq.queue.startreader import start_key_of
+from scraperq.queue.slotgate import SlotGate
 from scraperq.queue.tracking import HeldEntries
 from scraperq.storage.connection import redact_url
 
@@ -102,6 +108,7 @@ logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1  # how often finished entries are settled and buffered writes sent
 SEQUENCE_LEAP = 2**24  # more entries than a replica can lag behind; 2**24 such leaps fit in an entry id
+WAITING_PER_PREFETCH = 4  # entries waiting for their site's turn, at most this x the prefetch, before taking stops
 
 
 @dataclass
@@ -142,6 +149,7 @@ class RedisScheduler(BaseScheduler):
         poll_seconds: float = defaults.POLL_SECONDS,
         seen_ttl: int = defaults.SEEN_TTL,
         dead_max: int = defaults.DEAD_MAX,
+        shared_politeness: bool = True,
     ) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
@@ -153,6 +161,8 @@ class RedisScheduler(BaseScheduler):
         self.poll_seconds = max(0.05, poll_seconds)
         self.seen_ttl = seen_ttl
         self.dead_max = dead_max
+        self.shared_politeness = shared_politeness
+        self.gate: SlotGate | None = None
         self.guard = RedisGuard(redact_url(redis_url(crawler.settings) or ""), crawler.stats, on_back=self._redis_back)
         self.queue: RedisQueue
         self.spider: Spider
@@ -201,6 +211,7 @@ class RedisScheduler(BaseScheduler):
             poll_seconds=settings.getfloat("SCRAPERQ_QUEUE_POLL_SECONDS", defaults.POLL_SECONDS),
             seen_ttl=settings.getint("SCRAPERQ_SEEN_TTL", defaults.SEEN_TTL),
             dead_max=settings.getint("SCRAPERQ_DEAD_MAX", defaults.DEAD_MAX),
+            shared_politeness=settings.getbool("SCRAPERQ_SHARED_POLITENESS", True),
         )
 
     # -- Scrapy's scheduler interface -------------------------------------------------
@@ -225,6 +236,10 @@ class RedisScheduler(BaseScheduler):
         slot = getattr(self.crawler.engine, "_slot", None)
         if not isinstance(getattr(slot, "inprogress", None), set) or not hasattr(slot, "nextcall"):
             raise ConfigError("this Scrapy version does not expose the engine's requests in progress")
+        if self.shared_politeness:
+            self.gate = SlotGate(
+                self.crawler, self._async_client, spider, on_ready=self._wake_engine, lease_seconds=self.lease_seconds
+            )
         self.feeder = StartFeeder.from_scheduler(self)
         self.rebuild = QueueRebuild.from_scheduler(self)
         self.leases = LeaseKeeper(self)
@@ -244,6 +259,8 @@ class RedisScheduler(BaseScheduler):
         """Settle what finished, give back the rest, leave; never delete shared keys."""
         self.closing = True
         self.feeder.stop()
+        if self.gate is not None:
+            self.gate.stop()  # what waits for its site's turn is given back with the rest
         if self._tick_loop is not None and self._tick_loop.running:
             self._tick_loop.stop()
         if self._in_flight is not None:  # its answer first (taken in by _answered)
@@ -260,7 +277,7 @@ class RedisScheduler(BaseScheduler):
         self.store.after_commit(partial(self._settle_last, finished))
 
     def has_pending_requests(self) -> bool:
-        if self._memory or self._pushes or self._in_flight or self.held.ready_count():
+        if self._memory or self._pushes or self._in_flight or self.held.ready_count() or self._waiting():
             return True
         if self.worker_mode:
             return True
@@ -290,7 +307,7 @@ class RedisScheduler(BaseScheduler):
     def next_request(self) -> Request | None:
         if self._memory:
             return self._memory.popleft()
-        held = self.held.next_ready()
+        held = self._next_to_go()
         take = self._wanted(sending=False)
         if take:
             self._send(take=take)  # ahead of need: the engine gets them when they arrive
@@ -300,7 +317,25 @@ class RedisScheduler(BaseScheduler):
         return held.request
 
     def __len__(self) -> int:
-        return len(self._memory) + self.held.ready_count()
+        return len(self._memory) + self.held.ready_count() + self._waiting()
+
+    def _next_to_go(self) -> Any:
+        """The next held entry the engine may have: one whose site's turn came, else the first
+        ready one whose site has no shared limit (the others wait for their turn)."""
+        if self.gate is None:
+            return self.held.next_ready()
+        held = self.gate.next_granted()
+        if held is not None:
+            self.held.go(held)
+            return held
+        while (held := self.held.next_ready()) is not None:
+            if self.gate.admit(held):
+                return held
+            self.held.wait(held)
+        return None
+
+    def _waiting(self) -> int:
+        return len(self.gate) if self.gate is not None else 0
 
     # -- building entries ---------------------------------------------------------------
 
@@ -372,6 +407,8 @@ class RedisScheduler(BaseScheduler):
         room = self.prefetch - self.held.ready_count()
         if room <= 0 or self._memory or not self._may_take():
             return 0
+        if self._waiting() >= WAITING_PER_PREFETCH * self.prefetch:
+            return 0  # enough waits for slow sites here: leave the rest to other workers
         if not sending and room < self.prefetch - self.prefetch // 2:
             return 0
         if self._pushes:

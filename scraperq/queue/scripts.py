@@ -29,6 +29,26 @@ local function priority_of(m)
   return tonumber(prio)
 end
 
+-- Fair share within a priority: a score is -priority + tag / TURN.
+-- Each task's entries get tags 1, 2, 3... from where the queue's clock stands (the tag
+-- of the last entry taken) when the task was idle, so a task that just came in is
+-- served next to one that queued thousands, rather than behind them. Entries put back
+-- (released, re-delivered, retries that fell due) have tag 0: first in their priority.
+local TURN = 4294967296
+
+local function fair_score(prio, tag)
+  return -prio + tag / TURN
+end
+
+local function next_tag(rkey, task, clock)
+  if task == '' then task = '-' end
+  local tkey = rkey .. ':turn:' .. task
+  local tag = math.max(clock, tonumber(redis.call('GET', tkey) or '0')) + 1
+  if tag >= TURN then tag = TURN - 1 end
+  redis.call('SET', tkey, string.format('%d', tag), 'EX', 86400)
+  return tag
+end
+
 -- The seen-set of one task: levels of small integer sets (see dupefilter.py).
 -- Level L has 2^L shards and takes the fingerprints numbered from
 -- SHARD*(2^L-1) to SHARD*(2^(L+1)-1), so every shard holds about SHARD of them
@@ -107,6 +127,7 @@ PUSH = (
     + r"""
 local t0, ttl = now(), ARGV[1]
 local pushed, filtered, stale = 0, 0, 0
+local clock = tonumber(redis.call('GET', KEYS[1] .. ':clock') or '0')
 for i = 2, #ARGV, 9 do
   local task, mode, prio, delay = ARGV[i], ARGV[i + 1], ARGV[i + 4], tonumber(ARGV[i + 5])
   local hid, htask = ARGV[i + 6], ARGV[i + 7]
@@ -127,7 +148,7 @@ for i = 2, #ARGV, 9 do
       if delay > 0 then
         redis.call('ZADD', KEYS[2], t0 + delay, member)
       else
-        redis.call('ZADD', KEYS[1], -tonumber(prio), member)
+        redis.call('ZADD', KEYS[1], fair_score(tonumber(prio), next_tag(KEYS[1], task, clock)), member)
       end
       if task ~= '' then redis.call('HINCRBY', KEYS[4], task, 1) end
       pushed = pushed + 1
@@ -158,10 +179,18 @@ redis.call('ZADD', KEYS[3], t0 + tonumber(ARGV[1]), ARGV[2])
 local out = {}
 if tonumber(ARGV[3]) > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
+  local clock = -1
   for i = 1, #popped, 2 do
     local m = popped[i]
     redis.call('HSET', KEYS[4], string.match(m, '^([^|]*)|'), m)
     out[#out + 1] = m
+    local tag = math.floor((tonumber(popped[i + 1]) + priority_of(m)) * TURN + 0.5)
+    if tag > clock then clock = tag end
+  end
+  if redis.call('ZCARD', KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[1] .. ':clock')  -- drained: tags start again from 0
+  elseif clock > tonumber(redis.call('GET', KEYS[1] .. ':clock') or '0') then
+    redis.call('SET', KEYS[1] .. ':clock', string.format('%d', clock))
   end
 end
 return out

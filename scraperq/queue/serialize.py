@@ -22,10 +22,10 @@ from typing import Any
 from scrapy import Request, Spider
 from scrapy.utils.request import request_from_dict
 
-from scraperq.queue.tracking import ENTRY_META
+from scraperq.queue.tracking import ENTRY_META, LEASE_META
 
 # Meta keys that only mean something inside the process that set them.
-LOCAL_META_KEYS = frozenset({ENTRY_META, "download_slot"})
+LOCAL_META_KEYS = frozenset({ENTRY_META, "download_slot", LEASE_META})
 
 _DEFAULTS: dict[str, Any] = {
     "method": "GET",

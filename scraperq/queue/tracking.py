@@ -4,6 +4,8 @@ Every request taken from Redis carries its entry id in ``meta["_scraperq_entry"]
 and goes through these states:
 
 ``ready``        waiting in the scheduler for the engine to ask for it
+``waiting``      asked for by the engine, but its site's turn has not come (see
+                 :mod:`scraperq.queue.slotgate`): still in the scheduler
 ``downloading``  handed to the engine; no response yet
 ``scraping``     its response arrived (``response_received``): callback and items running
 
@@ -29,8 +31,10 @@ from scrapy import Request
 from scraperq.queue.entries import Entry
 
 ENTRY_META = "_scraperq_entry"
+LEASE_META = "_scraperq_site_lease"  # (site, token): the site concurrency lease a request holds (slotgate.py)
 
 READY = "ready"
+WAITING = "waiting"
 DOWNLOADING = "downloading"
 SCRAPING = "scraping"
 _IN_ENGINE = (DOWNLOADING, SCRAPING)
@@ -73,6 +77,14 @@ class HeldEntries:
                 return held
         return None
 
+    def wait(self, held: Held) -> None:
+        """``held`` (from next_ready) waits for its site's turn before it goes to the engine."""
+        held.state = WAITING
+
+    def go(self, held: Held) -> None:
+        """A waiting entry's turn came: it goes to the engine now."""
+        held.state = DOWNLOADING
+
     def ready_count(self) -> int:
         return len(self._ready)  # a ready entry leaves only through next_ready() or not_started()
 
@@ -97,8 +109,8 @@ class HeldEntries:
         return [held.entry for held in done]
 
     def not_started(self) -> list[Entry]:
-        """Entries the engine never got (ready); no longer tracked here."""
-        waiting = [h for h in self._held.values() if h.state == READY]
+        """Entries the engine never got (ready or waiting); no longer tracked here."""
+        waiting = [h for h in self._held.values() if h.state in (READY, WAITING)]
         for held in waiting:
             del self._held[held.entry.id]
         self._ready.clear()

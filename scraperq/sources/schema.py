@@ -18,8 +18,9 @@ from scrapy import Spider
 from scrapy.linkextractors import LinkExtractor
 
 from scraperq.arguments import ArgumentError
-from scraperq.errors import BadInput
+from scraperq.errors import BadInput, ConfigError
 from scraperq.fields import FieldRule, RuleError
+from scraperq.queue.sitelimits import parse_site_limits
 from scraperq.rendering import parse_render_mode
 from scraperq.sources.files import SourceError
 from scraperq.spiders.arguments import KINDS as KIND_ARGUMENTS
@@ -65,6 +66,11 @@ POLITENESS = {
     "autothrottle": ("AUTOTHROTTLE_ENABLED", lambda v: isinstance(v, bool), "true or false"),
     "user_agent": ("USER_AGENT", lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
     "robots_txt": ("ROBOTSTXT_OBEY", lambda v: isinstance(v, bool), "true or false"),
+    "sites": (
+        "SCRAPERQ_SITE_LIMITS",
+        lambda v: _valid_site_limits(v),
+        "a mapping of sites to {delay: seconds, concurrency: n}",
+    ),
 }
 # Settings a source file may change: how it fetches, never where results go or what is safe to fetch.
 SETTABLE = {
@@ -338,6 +344,14 @@ class _Reader:
                 raise self.fail(f"settings.{key}", f"must be {_TYPE_WORDS[kind]}")
             chosen[key] = value
         return chosen
+
+
+def _valid_site_limits(value: Any) -> bool:
+    try:
+        parse_site_limits(value)
+    except ConfigError:
+        return False
+    return isinstance(value, dict) and bool(value)
 
 
 def _is_number(value: Any) -> bool:

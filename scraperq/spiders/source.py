@@ -37,7 +37,7 @@ another host, e.g. a staging copy), ``category`` (comma-separated source names:
 only those category pages), ``max_pages``, ``render`` (never, auto, always).
 
 Politeness: :data:`SOURCE_SETTINGS` (AutoThrottle, two requests at a time per
-site) at spider priority; a subclass's ``custom_settings`` override them, and
+site, for all the spider's workers together) at spider priority; a subclass's ``custom_settings`` override them, and
 robots.txt and ``USER_AGENT`` come from the project settings.
 """
 
@@ -69,6 +69,8 @@ SOURCE_SETTINGS: dict[str, Any] = {
     # Adapt the delay to how fast the site answers; never more than two requests at once.
     "AUTOTHROTTLE_ENABLED": True,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
+    # ... for all the source's workers together when they share a queue.
+    "SCRAPERQ_SHARE_SITE_CONCURRENCY": True,
 }
 
 # Request meta.

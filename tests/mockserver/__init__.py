@@ -3,7 +3,7 @@
 Run as ``python -m tests.mockserver [--port 0]``: it binds 127.0.0.1, prints
 its base URL on the first line of stdout and serves until killed. Routes:
 
-``/site/N.html?pages=P``  a linked site of P pages (page N links to 2N+1, 2N+2)
+``/site/N.html?pages=P``  a linked site of P pages (page N links to 2N+1, 2N+2; ``&fan=K``: KN+1..KN+K)
 ``/article``              a rich article page (meta, OpenGraph, JSON-LD, boilerplate)
 ``/links``                same-host, other-host and sub-domain links for scope tests
 ``/redirect?to=PATH``     302 to PATH

@@ -47,9 +47,13 @@ def simple_page(title: str, body: str = "") -> str:
 
 
 def site_page(path: str, query: dict[str, str]) -> str:
-    """Page N of a binary-tree site of P pages: N links to 2N+1 and 2N+2 (and home)."""
+    """Page N of a tree site of P pages: N links to 2N+1 and 2N+2 (and home); with ``fan=K``,
+    to the K pages K*N+1 to K*N+K (a wide site: a crawl of it queues many pages at once)."""
     total = int(query.get("pages", "15"))
+    fan = int(query.get("fan", "2"))
     suffix = f"?pages={total}" if "pages" in query else ""
+    if "fan" in query:
+        suffix += f"{'&' if suffix else '?'}fan={fan}"
     if path == "/":
         n = 0
     else:
@@ -57,7 +61,9 @@ def site_page(path: str, query: dict[str, str]) -> str:
             n = int(path.rsplit("/", 1)[1].split(".")[0])
         except ValueError:
             n = 0
-    links = [f'<a href="/site/{c}.html{suffix}">Page {c}</a>' for c in (2 * n + 1, 2 * n + 2) if c < total]
+    links = [
+        f'<a href="/site/{c}.html{suffix}">Page {c}</a>' for c in range(fan * n + 1, fan * n + fan + 1) if c < total
+    ]
     links.append(f'<a href="/site/0.html{suffix}">Home</a>')
     body = f"<p>This is page {n} of the test site, with some words to extract.</p>" + " ".join(links)
     return f"<html lang='en'><head><title>Page {n}</title></head><body><h1>Page {n}</h1>{body}</body></html>"
