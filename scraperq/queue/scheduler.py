@@ -94,8 +94,8 @@ from scraperq.queue.redisqueue import (
     dead_letter,
 )
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
-from scraperq.queue.startreader import start_key_of
 from scraperq.queue.slotgate import SlotGate
+from scraperq.queue.startreader import start_key_of
 from scraperq.queue.tracking import HeldEntries
 from scraperq.storage.connection import redact_url
 
