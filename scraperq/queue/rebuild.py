@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from scrapy import Request
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import threads
 
@@ -154,11 +155,19 @@ class QueueRebuild:
         with self.scheduler.store.db.transaction() as cur:
             return unfinished_tasks(cur, spider, after_id=after, limit=self.batch)
 
+    def _start_request(self, row: UnfinishedTask) -> Request:
+        spider = self.scheduler.spider
+        if hasattr(spider, "start_request"):  # scraperq's spiders
+            return spider.start_request(row.url, **row.meta)
+        # A spider written for scrapy-redis makes its start requests as scrapy-redis' own
+        # make_request_from_data does for a URL: a plain request to its default callback.
+        return Request(row.url, meta=dict(row.meta), dont_filter=True)
+
     def _push_items(self, rows: list[UnfinishedTask]) -> list[PushItem]:
         items = []
         for row in rows:
             try:
-                request = self.scheduler.spider.start_request(row.url, **row.meta)
+                request = self._start_request(row)
                 request.priority = row.priority
                 request.meta[TASK_ID] = row.id
                 request.meta[TASK_ROOT] = True
