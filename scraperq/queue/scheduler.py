@@ -88,7 +88,9 @@ from scraperq.queue.redisqueue import (
     dead_letter,
 )
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
+from scraperq.queue.sweeper import Sweeper
 from scraperq.queue.tracking import HeldEntries
+from scraperq.settling import TaskSettler
 from scraperq.storage.connection import redact_url
 
 if TYPE_CHECKING:
@@ -223,10 +225,14 @@ class RedisScheduler(BaseScheduler):
             raise ConfigError("this Scrapy version does not expose the engine's requests in progress")
         self.feeder = StartFeeder.from_scheduler(self)
         self.leases = LeaseKeeper(self)
+        self.settler = TaskSettler.for_crawler(self.crawler)
+        self.settler.queue_counts = True  # tasks end when the queue says they have drained
+        self.sweeper = Sweeper(self)
         self.queue.heartbeat()
         self.crawler.signals.connect(self._response_received, signal=signals.response_received)
         self._tick_loop = upkeep_loop(self._tick, TICK_SECONDS)
         self.leases.start()
+        self.sweeper.start()
         logger.info(
             "Shared queue %s at %s (worker %s, lease %.0fs)",
             self.queue.keys.requests,
@@ -239,6 +245,7 @@ class RedisScheduler(BaseScheduler):
         """Settle what finished, give back the rest, leave; never delete shared keys."""
         self.closing = True
         self.feeder.stop()
+        self.sweeper.stop()
         if self._tick_loop is not None and self._tick_loop.running:
             self._tick_loop.stop()
         if self._in_flight is not None:  # its answer first (taken in by _answered)
@@ -525,6 +532,8 @@ class RedisScheduler(BaseScheduler):
         self._take(done.taken)
 
     def _count_exchange(self, done: Exchanged, *, take: int) -> None:
+        if done.drained:  # every page of these tasks is settled: they end
+            self.settler.drained(done.drained)
         self.count("scraperq/queue/pushed", done.pushed)
         self.count("dupefilter/filtered", done.filtered)
         self.count("scraperq/queue/acked", done.acked)

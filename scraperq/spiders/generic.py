@@ -37,6 +37,7 @@ from scraperq.extract import describe_file, extract_page
 from scraperq.failures import describe_exception, with_attempts
 from scraperq.itemfields import PAGE_FIELDS
 from scraperq.scope import FollowScope, host_of
+from scraperq.settling import TaskSettler
 from scraperq.spiders.arguments import GENERIC
 from scraperq.spiders.base import TaskSpider
 
@@ -111,6 +112,9 @@ class GenericSpider(TaskSpider):
         if failure.check(HttpError):
             return failure
         request = failure.request  # type: ignore[attr-defined]
+        # A download failure has its outcome already; an exception a spider middleware raised
+        # on the response (it comes here too) is the page's outcome.
+        TaskSettler.for_crawler(self.crawler).spider_failed(request, failure.value)
         attempts = int(request.meta.get("retry_times", 0)) + 1
         reason = with_attempts(describe_exception(failure.value, request.url), attempts)
         level = logging.INFO if failure.check(IgnoreRequest) else logging.WARNING
