@@ -1,0 +1,145 @@
+"""Every task ends, whatever its pages meet: a hostile server on loopback, real crawls.
+
+One crawl per group of cases (each case is a task of its own), each checked against
+the ledger's invariants: every task ended, its error in words, result URLs unique.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from scraperq import settings as project
+from scraperq.storage import open_database
+from scraperq.storage.tasks import list_tasks
+from tests.helpers import MockServer, crawl
+
+MAX_SIZE = 65536  # DOWNLOAD_MAXSIZE of these crawls: 64 KiB
+TOO_BIG = 4 * MAX_SIZE
+
+
+def tasks_by_url(database_url: str) -> dict[str, dict[str, Any]]:
+    with open_database(database_url) as db:
+        return {t["url"]: t for t in list_tasks(db, limit=1000)}
+
+
+def result_urls(database_url: str) -> list[tuple[int, str]]:
+    with open_database(database_url) as db, db.transaction() as cur:
+        return [(int(r["task_id"]), r["url"]) for r in cur.execute("SELECT task_id, url FROM results").fetchall()]
+
+
+def assert_ledger_holds(database_url: str, proc: Any) -> dict[str, dict[str, Any]]:
+    """Every task ended, failed ones say why, and no page was stored twice for a task."""
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tasks = tasks_by_url(database_url)
+    assert tasks
+    unended = {url: t["status"] for url, t in tasks.items() if t["status"] not in ("completed", "failed")}
+    assert unended == {}, proc.stderr[-3000:]
+    assert all(t["error"] for t in tasks.values() if t["status"] == "failed")
+    urls = result_urls(database_url)
+    assert len(urls) == len(set(urls))
+    return tasks
+
+
+def location(to: str) -> str:
+    return "/hostile/location?to=" + quote(to, safe="")
+
+
+# The task's own page meets CASE and ends with ERROR (None: completes).
+OWN_PAGE_CASES = {
+    location("javascript:alert(1)"): "redirect to unsupported URL javascript:alert(1)",
+    location("mailto:news@example.org"): "redirect to unsupported URL mailto:news@example.org",
+    location("ftp://example.org/file"): "redirect to unsupported URL ftp://example.org/file",
+    location("file:///etc/passwd"): "redirect to unsupported URL file:///etc/passwd",
+    location("http://[::1"): "redirect to malformed URL http://[::1",
+    "/hostile/endless": "more than 20 redirects",
+    "/hostile/loop-a": "redirect loop: {url}/hostile/loop-b redirects back to {url}/hostile/loop-a",
+    f"/hostile/big?size={TOO_BIG}": "response larger than 64 KiB",
+    f"/hostile/chunked?size={TOO_BIG}": "response larger than 64 KiB",
+    f"/hostile/gzip-bomb?size={TOO_BIG}": "response larger than 64 KiB after decompression",
+    "/hostile/stall?delay=10": "timed out",
+    "/article?raise=dl-request": "RuntimeError: boom in process_request",
+    "/article?raise=dl-response": "RuntimeError: boom in process_response",
+    "/article?raise=sp-input": "parse error: RuntimeError: boom in process_spider_input",
+    "/article?raise=sp-output": "parse error: RuntimeError: boom in process_spider_output",
+    "/article?raise=pipeline": None,
+    "/article": None,
+}
+
+
+def raising_components() -> dict[str, str]:
+    """Settings that add tests/hostile_components.py to the project's own components."""
+    return {
+        "DOWNLOADER_MIDDLEWARES": json.dumps(
+            {**project.DOWNLOADER_MIDDLEWARES, "tests.hostile_components.RaisingDownloaderMiddleware": 700}
+        ),
+        "SPIDER_MIDDLEWARES": json.dumps(
+            {**project.SPIDER_MIDDLEWARES, "tests.hostile_components.RaisingSpiderMiddleware": 500}
+        ),
+        "ITEM_PIPELINES": json.dumps({**project.ITEM_PIPELINES, "tests.hostile_components.RaisingPipeline": 500}),
+    }
+
+
+def hostile_env() -> dict[str, str]:
+    return {
+        "DOWNLOAD_MAXSIZE": str(MAX_SIZE),
+        "DOWNLOAD_WARNSIZE": "0",
+        "DOWNLOAD_TIMEOUT": "3",
+        "SCRAPERQ_RETRY_TIMES": "0",
+        **raising_components(),
+    }
+
+
+@pytest.mark.parametrize("store", ["sqlite_url", "pg_url"])
+def test_every_own_page_case_ends_its_task_in_words(
+    store: str, request: pytest.FixtureRequest, mockserver: MockServer
+) -> None:
+    database_url = request.getfixturevalue(store)
+    urls = [mockserver(path) for path in OWN_PAGE_CASES]
+    proc = crawl(database_url, "generic", "urls=" + ",".join(urls), **hostile_env())
+    tasks = assert_ledger_holds(database_url, proc)
+    got = {path: tasks[mockserver(path)]["error"] for path in OWN_PAGE_CASES}
+    want = {path: error and error.format(url=mockserver.url) for path, error in OWN_PAGE_CASES.items()}
+    assert got == want
+    for path, error in OWN_PAGE_CASES.items():
+        task = tasks[mockserver(path)]
+        assert task["status"] == ("failed" if error else "completed")
+        assert (task["pages_fetched"], task["pages_failed"]) == ((0, 1) if error else (1, 0))
+    stored = tasks[mockserver("/article?raise=pipeline")]
+    assert stored["item_count"] == 0
+    assert stored["page_errors"] == [
+        {"url": mockserver("/article?raise=pipeline"), "error": "item not stored: RuntimeError: boom in process_item"}
+    ]
+
+
+def test_a_follow_crawl_counts_every_page_it_led_to(sqlite_url: str, mockserver: MockServer) -> None:
+    bad = [
+        "/site/1.html",
+        location("javascript:alert(1)"),
+        "/hostile/endless",
+        "/status/404",
+        f"/hostile/gzip-bomb?size={TOO_BIG}",
+        "/article?raise=sp-output",
+        "/hostile/stall?delay=10",
+    ]
+    start = mockserver("/hostile/links?to=" + quote(",".join(bad), safe=""))
+    proc = crawl(sqlite_url, "generic", f"url={start}", "follow=same-host", "depth=1", **hostile_env())
+    [task] = assert_ledger_holds(sqlite_url, proc).values()
+    assert (task["status"], task["error"]) == ("completed", None)
+    assert (task["pages_fetched"], task["pages_failed"], task["item_count"]) == (2, 6, 2)
+    assert (
+        sorted((e["url"], e["error"]) for e in task["page_errors"])
+        == sorted(
+            [
+                (mockserver(location("javascript:alert(1)")), "redirect to unsupported URL javascript:alert(1)"),
+                (mockserver("/hostile/endless"), "more than 20 redirects"),
+                (mockserver("/status/404"), "HTTP 404"),
+                (mockserver(f"/hostile/gzip-bomb?size={TOO_BIG}"), "response larger than 64 KiB after decompression"),
+                (mockserver("/article?raise=sp-output"), "parse error: RuntimeError: boom in process_spider_output"),
+            ]
+        )[:5]
+        or task["page_errors"]
+    )
