@@ -81,14 +81,13 @@ class RedirectGuardMiddleware:
         if not self._is_redirect(request, response):
             return response
         target = redirect_target(request.url, response.headers[b"Location"] or b"")
-        times = int(request.meta.get("redirect_times", 0))
-        if times >= self.max_redirects:
-            raise RedirectRefused(f"more than {self.max_redirects} redirects")
         chain = [*request.meta.get("redirect_urls", []), request.url]
         key = canonicalize_url(target)
         visits = sum(1 for url in chain if canonicalize_url(url) == key)
         if visits >= (2 if request.dont_filter else 1):
             raise RedirectRefused(f"redirect loop: {shown_url(request.url)} redirects back to {shown_url(target)}")
+        if int(request.meta.get("redirect_times", 0)) >= self.max_redirects:
+            raise RedirectRefused(f"more than {self.max_redirects} redirects")
         return response
 
     def _is_redirect(self, request: Request, response: Response) -> bool:
