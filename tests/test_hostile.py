@@ -18,7 +18,7 @@ from scraperq import settings as project
 from scraperq.storage import open_database
 from scraperq.storage.connection import utcnow
 from scraperq.storage.tasks import NewTask, create_tasks, list_tasks
-from tests.helpers import BIN, MockServer, crawl, crawl_env, scraperq, spawn, wait_for
+from tests.helpers import BIN, MockServer, crawl, crawl_env, scraperq, scrapy, spawn, wait_for
 
 MAX_SIZE = 65536  # DOWNLOAD_MAXSIZE of these crawls: 64 KiB
 TOO_BIG = 4 * MAX_SIZE
@@ -200,3 +200,15 @@ def test_shared_queue_tasks_end_and_a_lost_one_comes_back(
     urls = result_urls(pg_url)
     assert len(urls) == len(set(urls))
     assert redis.Redis.from_url(redis_url).hlen("generic:outstanding") == 0
+
+
+def test_a_crawl_that_stops_early_fails_the_task_it_left_unfinished(sqlite_url: str, mockserver: MockServer) -> None:
+    # Without Redis the pages still waiting in the crawl's memory are gone once it stops.
+    start = mockserver("/site/0.html?pages=63")
+    args = ["crawl", "generic", "-a", f"url={start}", "-a", "follow=same-host", "-a", "depth=4"]
+    proc = scrapy([*args, "-s", "CLOSESPIDER_PAGECOUNT=3", "-s", "CONCURRENT_REQUESTS=2"], crawl_env(sqlite_url))
+    [task] = assert_ledger_holds(sqlite_url, proc).values()
+    assert task["status"] == "failed"
+    assert task["error"].startswith("the crawl ended (closespider_pagecount) before ")
+    assert task["error"].endswith(" of its pages were fetched")
+    assert task["pages_fetched"] >= 3
