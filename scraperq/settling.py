@@ -134,10 +134,14 @@ class TaskSettler:
         if response.status >= 400 and not handles_status(request, response.status, self.allowed_statuses):
             self.failed(request, with_attempts(describe_status(response.status), attempts_of(request)))
 
-    def download_failed(self, request: Request, exc: BaseException) -> None:
+    def describe(self, request: Request, exc: BaseException) -> str:
+        """Why the download of ``request`` failed, with the limits it had, and its attempts."""
         max_size = int(request.meta.get("download_maxsize", self.max_size) or 0)
         reason = describe_exception(exc, request.url, max_size=max_size, max_redirects=self.max_redirects)
-        self.failed(request, with_attempts(reason, attempts_of(request)))
+        return with_attempts(reason, attempts_of(request))
+
+    def download_failed(self, request: Request, exc: BaseException) -> None:
+        self.failed(request, self.describe(request, exc))
 
     def spider_failed(self, request: Request, exc: BaseException) -> None:
         """An exception from a callback, errback or spider middleware (no-op once the page has an outcome)."""
