@@ -21,11 +21,12 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_to_future
 from twisted.internet import task, threads
 
+from scraperq.errors import first_line
 from scraperq.storage import database_url, open_database
 from scraperq.storage.connection import JsonText, utcnow
 from scraperq.storage.results import PageClaim, ResultRow
 from scraperq.storage.tasks import NewTask, insert_tasks
-from scraperq.storage.writer import BatchWriter, TaskEvent
+from scraperq.storage.writer import PAGE_ERROR, BatchWriter, TaskEvent
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -62,8 +63,10 @@ class CrawlStore:
         self._commit_waiters: list[tuple[int, Callable[[bool], None]]] = []
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        # Called with the close reason before the last flush: the task settler's last events.
+        self.closing_hooks: list[Callable[[str], None]] = []
         crawler.signals.connect(self._forget_item, signal=signals.item_dropped)
-        crawler.signals.connect(self._forget_item, signal=signals.item_error)
+        crawler.signals.connect(self._item_failed, signal=signals.item_error)
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> CrawlStore:
@@ -96,8 +99,10 @@ class CrawlStore:
 
         return await deferred_to_future(threads.deferToThread(insert))
 
-    def task_event(self, task_id: int, status: str, attempts: int, error: str | None = None) -> None:
-        full = self.writer.add_task_event(TaskEvent(task_id, status, attempts, utcnow(), error))
+    def task_event(
+        self, task_id: int, status: str, attempts: int, error: str | None = None, *, url: str | None = None
+    ) -> None:
+        full = self.writer.add_task_event(TaskEvent(task_id, status, attempts, utcnow(), error, url))
         self.crawler.stats.inc_value(f"scraperq/tasks/{status}")
         if full:
             self.flush_soon()
@@ -122,6 +127,13 @@ class CrawlStore:
 
     def _forget_item(self, item: Any, **_: Any) -> None:
         self.item_context.pop(id(item), None)
+
+    def _item_failed(self, item: Any, failure: Any = None, **_: Any) -> None:
+        """A pipeline raised: the page keeps the error (its other items may be stored)."""
+        ctx = self.item_context.pop(id(item), None)
+        if ctx is not None and ctx.task_id is not None and failure is not None:
+            reason = f"item not stored: {type(failure.value).__name__}: {first_line(failure.value)}"
+            self.task_event(int(ctx.task_id), PAGE_ERROR, 0, reason, url=ctx.url)
 
     # -- flushing ----------------------------------------------------------------
 
@@ -186,6 +198,11 @@ class CrawlStore:
     async def _spider_closed(self, spider: Any, reason: str) -> None:
         if self._timer is not None and self._timer.running:
             self._timer.stop()
+        for hook in self.closing_hooks:
+            try:
+                hook(reason)
+            except Exception:
+                logger.exception("Could not settle the crawl's tasks at close")
         for _attempt in range(5):
             if self._flushing is not None:
                 await deferred_to_future(self._flushing)

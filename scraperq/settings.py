@@ -180,6 +180,8 @@ PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
 # --- Components -----------------------------------------------------------------------
+# Scrapy's downloader, telling scraperq/settling.py what each download ended with, so every task ends.
+DOWNLOADER = "scraperq.settling.TaskDownloader"
 DOWNLOADER_MIDDLEWARES = {
     # Lowest number: sees each request's final outcome, after retries and redirects.
     "scraperq.middlewares.tasks.TaskStatusMiddleware": 50,
@@ -187,6 +189,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scraperq.middlewares.ssrf.SSRFGuardMiddleware": 60,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraperq.middlewares.retry.BackoffRetryMiddleware": 550,
+    # Just before RedirectMiddleware (600) sees a response: redirects it cannot follow fail in words.
+    "scraperq.middlewares.redirects.RedirectGuardMiddleware": 610,
     # Inside retries: an app shell is fetched again in the browser before anyone sees it.
     "scraperq.rendering.middleware.RenderMiddleware": 580,
 }

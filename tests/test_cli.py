@@ -109,7 +109,7 @@ def task_ids(db_url: str) -> set[int]:
 def test_tasks_prints_a_table_newest_first(db_url: str) -> None:
     tasks = seed(db_url)
     rows = table(ok(db_url, "tasks"))
-    assert list(rows[0]) == ["id", "spider", "status", "attempts", "items", "url", "error"]
+    assert list(rows[0]) == ["id", "spider", "status", "attempts", "pages", "items", "url", "error"]
     assert [int(r["id"]) for r in rows] == [tasks.running, tasks.pending, tasks.recent, tasks.failed, tasks.done]
     by_id = {int(r["id"]): r for r in rows}
     assert by_id[tasks.failed] == {
@@ -117,6 +117,7 @@ def test_tasks_prints_a_table_newest_first(db_url: str) -> None:
         "spider": "news",
         "status": "failed",
         "attempts": "3",
+        "pages": "0/0",
         "items": "0",
         "url": "https://news.example/gone",
         "error": "HTTP 503 after 3 attempts",

@@ -105,3 +105,27 @@ def test_opening_the_database_brings_the_schema_up_to_date(db_url: str) -> None:
         assert schema_version(database) == latest_version()
         [task_id] = create_tasks(database, [NewTask(spider="generic", url="https://example.com/")])
         assert get_task(database, task_id)["status"] == "pending"
+
+
+def test_tasks_of_a_schema_before_whole_crawl_counts_get_them_at_zero(fresh: Database) -> None:
+    # Migration 10: page counts, followed-page errors, when the own page was parsed, sweeper re-queues.
+    migrate(fresh, migrations=tuple(m for m in MIGRATIONS if m.version < 10))
+    with fresh.transaction() as cur:
+        cur.execute(
+            "INSERT INTO tasks (spider, url, status, attempts, priority, created_at, updated_at, source, meta)"
+            " VALUES ('generic', 'https://example.com/', 'completed', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP,"
+            " 'cli', '{}') RETURNING id"
+        )
+        task_id = int(cur.fetchone()["id"])
+    assert migrate(fresh)[:1] == [10]
+    assert migrate(fresh) == []
+    task = get_task(fresh, task_id)
+    fields = ("status", "pages_fetched", "pages_failed", "page_errors", "parsed_at", "requeues")
+    assert {name: task[name] for name in fields} == {
+        "status": "completed",
+        "pages_fetched": 0,
+        "pages_failed": 0,
+        "page_errors": [],
+        "parsed_at": None,
+        "requeues": 0,
+    }

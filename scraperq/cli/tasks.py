@@ -10,7 +10,7 @@ from scraperq.errors import BadInput
 from scraperq.storage.tasks import STATUSES, get_task, list_tasks
 
 DEFAULT_LIMIT = 50
-_COLUMNS = ("id", "spider", "status", "attempts", "items", "url", "error")
+_COLUMNS = ("id", "spider", "status", "attempts", "pages", "items", "url", "error")
 _MAX_WIDTHS = {"spider": 20, "url": 60, "error": 50}
 
 
@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = subparsers.add_parser(
         "tasks",
         help="list tasks, newest first",
-        description="List tasks, newest first: id, spider, status, attempts, items stored, URL and error.",
+        description="List tasks, newest first: id, spider, status, attempts, pages fetched/failed,"
+        " items stored, URL and error.",
     )
     listing.add_argument("--status", metavar="S", help=f"only tasks in this status ({', '.join(STATUSES)})")
     listing.add_argument("--spider", metavar="S", help="only tasks of this spider")
@@ -43,9 +44,17 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    table = [[r["id"], r["spider"], r["status"], r["attempts"], r["item_count"], r["url"], r["error"]] for r in rows]
+    table = [
+        [r["id"], r["spider"], r["status"], r["attempts"], pages(r), r["item_count"], r["url"], r["error"]]
+        for r in rows
+    ]
     print(format_table(_COLUMNS, table, max_widths=_MAX_WIDTHS))
     return 0
+
+
+def pages(task: dict) -> str:
+    """``12/3``: pages of the task fetched and parsed / failed."""
+    return f"{task.get('pages_fetched') or 0}/{task.get('pages_failed') or 0}"
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -60,6 +69,8 @@ def run_show(args: argparse.Namespace) -> int:
             shown = format_time(value)
         elif name == "meta":
             shown = json.dumps(value, ensure_ascii=False) if value else "-"
+        elif name == "page_errors":
+            shown = "; ".join(f"{e.get('url')}: {e.get('error')}" for e in value) if value else "-"
         else:
             shown = "-" if value is None else str(value)
         print(f"{name + ':':<13} {shown}")

@@ -70,6 +70,7 @@ class Exchanged:
     filtered: int = 0  # already seen for their task
     stale: int = 0  # handoffs of entries no longer held here (done already, or re-delivered)
     acked: int = 0
+    drained: list[int] = field(default_factory=list)  # tasks whose last entry was acknowledged
     released: int = 0
     taken: list[Entry] = field(default_factory=list)
 
@@ -263,7 +264,8 @@ class RedisQueue:
             if step == "push":
                 done.pushed, done.filtered, done.stale = (int(n) for n in result)
             elif step == "ack":
-                done.acked = int(result)
+                done.acked = int(result[0])
+                done.drained = [int(task) for task in result[1:]]
             elif step == "release":
                 done.released = int(result)
             else:
@@ -337,7 +339,7 @@ class RedisQueue:
         args = [a for entry in entries for a in (entry.id, entry.task_field)]
         if not args:
             return 0
-        return int(self._ack(keys=[self.held_key, self.keys.outstanding, self.keys.dupefilter], args=args))
+        return int(self._ack(keys=[self.held_key, self.keys.outstanding, self.keys.dupefilter], args=args)[0])
 
     def release(self, ids: Iterable[str]) -> int:
         ids = list(ids)

@@ -96,7 +96,9 @@ from scraperq.queue.redisqueue import (
 from scraperq.queue.serialize import UnserializableRequest, request_from_json, request_to_json
 from scraperq.queue.slotgate import SlotGate
 from scraperq.queue.startreader import start_key_of
+from scraperq.queue.sweeper import Sweeper
 from scraperq.queue.tracking import HeldEntries
+from scraperq.settling import TaskSettler
 from scraperq.storage.connection import redact_url
 
 if TYPE_CHECKING:
@@ -243,10 +245,14 @@ class RedisScheduler(BaseScheduler):
         self.feeder = StartFeeder.from_scheduler(self)
         self.rebuild = QueueRebuild.from_scheduler(self)
         self.leases = LeaseKeeper(self)
+        self.settler = TaskSettler.for_crawler(self.crawler)
+        self.settler.queue_counts = True  # tasks end when the queue says they have drained
+        self.sweeper = Sweeper(self)
         self.queue.heartbeat()
         self.crawler.signals.connect(self._response_received, signal=signals.response_received)
         self._tick_loop = upkeep_loop(self._tick, TICK_SECONDS)
         self.leases.start()
+        self.sweeper.start()
         logger.info(
             "Shared queue %s at %s (worker %s, lease %.0fs)",
             self.queue.keys.requests,
@@ -261,6 +267,7 @@ class RedisScheduler(BaseScheduler):
         self.feeder.stop()
         if self.gate is not None:
             self.gate.stop()  # what waits for its site's turn is given back with the rest
+        self.sweeper.stop()
         if self._tick_loop is not None and self._tick_loop.running:
             self._tick_loop.stop()
         if self._in_flight is not None:  # its answer first (taken in by _answered)
@@ -592,6 +599,8 @@ class RedisScheduler(BaseScheduler):
         self._take(done.taken)
 
     def _count_exchange(self, done: Exchanged, *, take: int) -> None:
+        if done.drained:  # every page of these tasks is settled: they end
+            self.settler.drained(done.drained)
         self.count("scraperq/queue/pushed", done.pushed)
         self.count("dupefilter/filtered", done.filtered)
         self.count("scraperq/queue/acked", done.acked)

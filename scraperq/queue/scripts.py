@@ -104,13 +104,15 @@ end
 
 -- Acknowledge one held entry: it leaves the held hash, its task has one entry
 -- fewer outstanding, and a task with none left has its seen-set dropped.
--- Returns 0 when the entry was not held (it was re-delivered elsewhere meanwhile).
+-- Returns 0 when the entry was not held (it was re-delivered elsewhere meanwhile),
+-- 2 when it was its task's last entry (the task has drained), else 1.
 local function settle(hkey, okey, dkey, id, task)
   if redis.call('HDEL', hkey, id) == 0 then return 0 end
   if task ~= '' then
     if redis.call('HINCRBY', okey, task, -1) <= 0 then
       redis.call('HDEL', okey, task)
       seen_drop(dkey, task)
+      return 2
     end
   end
   return 1
@@ -222,14 +224,17 @@ return out
 
 # KEYS: held, outstanding, dupefilter
 # ARGV: id, task, id, task, ...
+# Returns {entries acknowledged, then the tasks that have drained}.
 ACK = (
     _PRELUDE
     + r"""
-local n = 0
+local out = {0}
 for i = 1, #ARGV, 2 do
-  n = n + settle(KEYS[1], KEYS[2], KEYS[3], ARGV[i], ARGV[i + 1])
+  local settled = settle(KEYS[1], KEYS[2], KEYS[3], ARGV[i], ARGV[i + 1])
+  if settled > 0 then out[1] = out[1] + 1 end
+  if settled == 2 then out[#out + 1] = ARGV[i + 1] end
 end
-return n
+return out
 """
 )
 
@@ -259,7 +264,7 @@ DEAD = (
     + r"""
 local n = 0
 for i = 2, #ARGV, 3 do
-  if settle(KEYS[2], KEYS[3], KEYS[4], ARGV[i], ARGV[i + 1]) == 1 then
+  if settle(KEYS[2], KEYS[3], KEYS[4], ARGV[i], ARGV[i + 1]) > 0 then
     redis.call('LPUSH', KEYS[1], ARGV[i + 2])
     n = n + 1
   end

@@ -34,9 +34,9 @@ from w3lib.url import canonicalize_url
 
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
-from scraperq.failures import describe_exception, with_attempts
 from scraperq.itemfields import PAGE_FIELDS
 from scraperq.scope import FollowScope, host_of
+from scraperq.settling import TaskSettler
 from scraperq.spiders.arguments import GENERIC
 from scraperq.spiders.base import TaskSpider
 
@@ -111,8 +111,11 @@ class GenericSpider(TaskSpider):
         if failure.check(HttpError):
             return failure
         request = failure.request  # type: ignore[attr-defined]
-        attempts = int(request.meta.get("retry_times", 0)) + 1
-        reason = with_attempts(describe_exception(failure.value, request.url), attempts)
+        # A download failure has its outcome already; an exception a spider middleware raised
+        # on the response (it comes here too) is the page's outcome.
+        settler = TaskSettler.for_crawler(self.crawler)
+        settler.spider_failed(request, failure.value)
+        reason = settler.describe(request, failure.value)
         level = logging.INFO if failure.check(IgnoreRequest) else logging.WARNING
         self.logger.log(level, "Gave up on %s: %s", request.url, reason)
         return None

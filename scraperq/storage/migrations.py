@@ -220,6 +220,24 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Alerts raised by the leading scheduler and their webhook deliveries (scraperq/storage/alerts.py).
     Migration(9, "alerts, their deliveries and the alerting's state", alerts.MIGRATION_STATEMENTS),
     Migration(
+        10,
+        "a task's status covers its whole crawl: pages fetched and failed, followed-page errors",
+        (
+            # Pages of the task (its own and those it led to) fetched and parsed, and failed.
+            "ALTER TABLE tasks ADD COLUMN pages_fetched INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN pages_failed INTEGER NOT NULL DEFAULT 0",
+            # The first few followed pages that failed: [{"url": ..., "error": ...}].
+            "ALTER TABLE tasks ADD COLUMN page_errors {JSON}",
+            # When the task's own page was parsed: the task completes once the pages it led to are settled.
+            "ALTER TABLE tasks ADD COLUMN parsed_at TIMESTAMPTZ",
+            # Times the sweeper put the task back in the queue after its work was lost.
+            "ALTER TABLE tasks ADD COLUMN requeues INTEGER NOT NULL DEFAULT 0",
+            # What the sweeper looks for: tasks not ended, by spider, oldest update first.
+            "CREATE INDEX IF NOT EXISTS tasks_unended_idx ON tasks (spider, updated_at)"
+            " WHERE status IN ('pending', 'running')",
+        ),
+    ),
+    Migration(
         12,
         "results in day partitions (PostgreSQL); finished tasks found by their end",
         (

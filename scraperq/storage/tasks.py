@@ -3,6 +3,13 @@
 pending -> running -> completed | failed. A final status is written once: the
 updates below only touch rows that are not final yet, so a re-delivered request
 cannot flip a finished task back or count it twice.
+
+A task covers its whole crawl: its own page and every page it led to. Each page's
+outcome adds to ``pages_fetched`` or ``pages_failed`` (the first few followed pages
+that failed are kept in ``page_errors``); the task's own page being parsed sets
+``parsed_at``; the task ends when its last page is settled (:func:`mark_drained`):
+``completed`` if its own page was parsed, ``failed`` otherwise. A failure of its
+own page fails it at once.
 """
 
 from __future__ import annotations
@@ -21,8 +28,11 @@ FINAL_STATUSES = ("completed", "failed")
 _INSERT_CHUNK = 500
 _COLUMNS = (
     "id, spider, url, status, attempts, error, priority, created_at, updated_at,"
-    " started_at, finished_at, item_count, invalid_items, invalid_reason, source, meta, job_id"
+    " started_at, finished_at, item_count, invalid_items, invalid_reason, source, meta, job_id,"
+    " pages_fetched, pages_failed, page_errors, parsed_at, requeues"
 )
+# Followed pages whose error a task keeps (the counts cover all of them).
+MAX_PAGE_ERRORS = 5
 
 
 @dataclass
@@ -149,11 +159,76 @@ def mark_completed(cur: Cursor, task_id: int, attempts: int, at: datetime) -> bo
 
 
 def mark_failed(cur: Cursor, task_id: int, attempts: int, error: str, at: datetime) -> bool:
+    """Fail a task not ended yet; ``attempts`` 0 keeps the count it has (a failure found, not fetched)."""
     cur.execute(
-        "UPDATE tasks SET status = 'failed', attempts = %s, error = %s, updated_at = %s,"
-        " started_at = COALESCE(started_at, %s), finished_at = %s"
+        "UPDATE tasks SET status = 'failed', attempts = CASE WHEN %s > 0 THEN %s ELSE attempts END,"
+        " error = %s, updated_at = %s, started_at = COALESCE(started_at, %s), finished_at = %s"
         " WHERE id = %s AND status NOT IN ('completed', 'failed')",
-        (attempts, error, at, at, at, task_id),
+        (attempts, attempts, error, at, at, at, task_id),
+    )
+    return cur.rowcount > 0
+
+
+def mark_parsed(cur: Cursor, task_id: int, attempts: int, at: datetime) -> None:
+    """The task's own page was fetched and parsed; the task completes once its other pages are settled."""
+    cur.execute(
+        "UPDATE tasks SET status = 'running', attempts = %s, updated_at = %s,"
+        " started_at = COALESCE(started_at, %s), parsed_at = COALESCE(parsed_at, %s)"
+        " WHERE id = %s AND status NOT IN ('completed', 'failed')",
+        (attempts, at, at, at, task_id),
+    )
+
+
+def add_page_outcomes(
+    cur: Cursor, task_id: int, fetched: int, failed: int, errors: Sequence[tuple[str, str]], at: datetime
+) -> None:
+    """Count pages of a task that were settled, and keep the first few followed-page errors."""
+    cur.execute(
+        "UPDATE tasks SET pages_fetched = pages_fetched + %s, pages_failed = pages_failed + %s, updated_at = %s"
+        " WHERE id = %s AND status NOT IN ('completed', 'failed')",
+        (fetched, failed, at, task_id),
+    )
+    if not errors or cur.rowcount == 0:
+        return
+    lock = " FOR UPDATE" if cur.dialect == "postgresql" else ""  # workers append to one row
+    row = cur.execute(f"SELECT page_errors FROM tasks WHERE id = %s{lock}", (task_id,)).fetchone()
+    kept = list(cur.db.json_value(row["page_errors"]) or []) if row else []
+    if len(kept) >= MAX_PAGE_ERRORS:
+        return
+    kept.extend({"url": url, "error": error} for url, error in errors[: MAX_PAGE_ERRORS - len(kept)])
+    cur.execute("UPDATE tasks SET page_errors = %s WHERE id = %s", (cur.db.json_param(kept), task_id))
+
+
+def mark_drained(cur: Cursor, task_id: int, at: datetime, reason: str) -> str | None:
+    """Every page of the task is settled: end it. ``completed`` if its own page was parsed,
+    else ``failed`` with its error or ``reason``; None when it had ended already."""
+    row = cur.execute(
+        "UPDATE tasks SET status = CASE WHEN parsed_at IS NOT NULL THEN 'completed' ELSE 'failed' END,"
+        " error = CASE WHEN parsed_at IS NOT NULL THEN NULL ELSE COALESCE(error, %s) END,"
+        " updated_at = %s, started_at = COALESCE(started_at, %s), finished_at = %s"
+        " WHERE id = %s AND status NOT IN ('completed', 'failed') RETURNING status",
+        (reason, at, at, at, task_id),
+    ).fetchone()
+    return None if row is None else str(row["status"])
+
+
+def unended_tasks(cur: Cursor, spider: str, updated_before: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    """Tasks of ``spider`` not ended whose last change is older than ``updated_before``, oldest first."""
+    rows = cur.execute(
+        f"SELECT {_COLUMNS} FROM tasks WHERE spider = %s AND status IN ('pending', 'running')"
+        " AND updated_at < %s ORDER BY updated_at LIMIT %s",
+        (spider, updated_before, max(1, int(limit))),
+    ).fetchall()
+    return [_decode(cur.db, r) for r in rows]
+
+
+def mark_requeued(cur: Cursor, task_id: int, requeues: int, updated_before: datetime, at: datetime) -> bool:
+    """Put a lost task back to pending, unless it changed since it was found lost (another sweeper
+    or its worker got there first): True for the one caller that should queue it again."""
+    cur.execute(
+        "UPDATE tasks SET status = 'pending', requeues = requeues + 1, updated_at = %s"
+        " WHERE id = %s AND requeues = %s AND updated_at < %s AND status NOT IN ('completed', 'failed')",
+        (at, task_id, requeues, updated_before),
     )
     return cur.rowcount > 0
 
@@ -180,4 +255,6 @@ def reset_to_pending(db: Database, task_ids: Sequence[int]) -> int:
 
 def _decode(db: Database, row: dict[str, Any]) -> dict[str, Any]:
     row["meta"] = db.json_value(row.get("meta")) or {}
+    if "page_errors" in row:
+        row["page_errors"] = db.json_value(row.get("page_errors")) or []
     return row

@@ -30,13 +30,23 @@ from scraperq.storage.results import ResultRow, insert_results
 logger = logging.getLogger(__name__)
 
 
+# Task events: the task's own page started (running), was parsed (parsed: the task waits for
+# the pages it led to), or failed or completed the task; one page of the task was settled
+# (page-fetched, page-failed with url and error); an item of a page could not be stored
+# (page-error: kept with the errors, not counted); the task's last page was settled (drained).
+RUNNING, PARSED, COMPLETED, FAILED, DRAINED = "running", "parsed", "completed", "failed", "drained"
+PAGE_FETCHED, PAGE_FAILED, PAGE_ERROR = "page-fetched", "page-failed", "page-error"
+_FINAL_EVENTS = (COMPLETED, FAILED, DRAINED)
+
+
 @dataclass
 class TaskEvent:
     task_id: int
-    status: str  # running | completed | failed
+    status: str  # one of the names above
     attempts: int
     at: datetime
     error: str | None = None
+    url: str | None = None  # the page of a page-failed event that is not the task's own
 
 
 @dataclass
@@ -131,7 +141,9 @@ class BatchWriter:
         stats.results_duplicate = len(results) - stats.results_inserted - refused_results
 
     @contextmanager
-    def _unless_refused(self, cur: Cursor, stats: FlushStats, entry: ResultRow | TaskEvent) -> Iterator[None]:
+    def _unless_refused(
+        self, cur: Cursor, stats: FlushStats, entry: ResultRow | TaskEvent | _PageOutcomes
+    ) -> Iterator[None]:
         cur.execute("SAVEPOINT batch_entry")
         try:
             yield
@@ -142,34 +154,71 @@ class BatchWriter:
         cur.execute("RELEASE SAVEPOINT batch_entry")
 
 
-def _apply_event(cur: Cursor, ev: TaskEvent, stats: FlushStats) -> None:
-    if ev.status == "running":
+@dataclass
+class _PageOutcomes:
+    """The page events of one task in a batch, summed: one update instead of one per page."""
+
+    task_id: int
+    at: datetime
+    fetched: int = 0
+    failed: int = 0
+    errors: list[tuple[str, str]] | None = None
+
+
+def _apply_event(cur: Cursor, ev: TaskEvent | _PageOutcomes, stats: FlushStats) -> None:
+    if isinstance(ev, _PageOutcomes):
+        task_store.add_page_outcomes(cur, ev.task_id, ev.fetched, ev.failed, ev.errors or [], ev.at)
+    elif ev.status == RUNNING:
         task_store.mark_running(cur, ev.task_id, ev.attempts, ev.at)
-    elif ev.status == "completed":
+    elif ev.status == PARSED:
+        task_store.mark_parsed(cur, ev.task_id, ev.attempts, ev.at)
+    elif ev.status == COMPLETED:
         stats.tasks_completed += task_store.mark_completed(cur, ev.task_id, ev.attempts, ev.at)
-    elif ev.status == "failed":
+    elif ev.status == FAILED:
         stats.tasks_failed += task_store.mark_failed(cur, ev.task_id, ev.attempts, ev.error or "failed", ev.at)
+    elif ev.status == DRAINED:
+        ended = task_store.mark_drained(cur, ev.task_id, ev.at, ev.error or "lost: its pages ended without an outcome")
+        stats.tasks_completed += ended == COMPLETED
+        stats.tasks_failed += ended == FAILED
 
 
-def _describe(entry: ResultRow | TaskEvent) -> str:
+def _describe(entry: ResultRow | TaskEvent | _PageOutcomes) -> str:
     if isinstance(entry, ResultRow):
         return f"the result of task {entry.task_id} from {entry.url}"
+    if isinstance(entry, _PageOutcomes):
+        return f"the page counts of task {entry.task_id}"
     return f"the {entry.status} update of task {entry.task_id}"
 
 
-def _collapse(events: list[TaskEvent]) -> list[TaskEvent]:
-    """Per task, the latest running event then the first final one.
+def _collapse(events: list[TaskEvent]) -> list[TaskEvent | _PageOutcomes]:
+    """Per task: the latest running event, the parsed one, its page counts summed, then the first final one.
 
-    Running goes first so started_at keeps the time the fetch began; the final
-    updates only touch rows not yet final, so the first final status wins.
+    Running goes first so started_at keeps the time the fetch began; page counts go before
+    the final update (they only touch rows not yet final); the final updates only touch
+    rows not yet final, so the first final status wins.
     """
     last_running: dict[int, TaskEvent] = {}
+    parsed: dict[int, TaskEvent] = {}
+    pages: dict[int, _PageOutcomes] = {}
     finals: dict[int, TaskEvent] = {}
     for ev in events:
-        if ev.status == "running":
+        if ev.status == RUNNING:
             last_running[ev.task_id] = ev
+        elif ev.status == PARSED:
+            parsed.setdefault(ev.task_id, ev)
+        elif ev.status in (PAGE_FETCHED, PAGE_FAILED, PAGE_ERROR):
+            counts = pages.setdefault(ev.task_id, _PageOutcomes(ev.task_id, ev.at))
+            counts.at = ev.at
+            if ev.status == PAGE_FETCHED:
+                counts.fetched += 1
+            elif ev.status == PAGE_FAILED:
+                counts.failed += 1
+            if ev.status != PAGE_FETCHED and ev.url is not None:  # a followed page's error is kept
+                counts.errors = (counts.errors or []) + [(ev.url, ev.error or "failed")]
         elif ev.task_id not in finals:
             finals[ev.task_id] = ev
-    out = list(last_running.values())
+    out: list[TaskEvent | _PageOutcomes] = list(last_running.values())
+    out.extend(parsed.values())
+    out.extend(pages.values())
     out.extend(finals.values())
     return out

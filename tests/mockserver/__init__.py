@@ -16,6 +16,9 @@ its base URL on the first line of stdout and serves until killed. Routes:
                           server as the crawl's HTTP proxy, so any host name reaches it
 ``/news/`` ``/shop/`` ``/echo/`` ``/feeds/`` ``/sitemaps/`` ``/api/`` ``/js/``  fixture sites of the
                           per-source, feed, sitemap, JSON API and rendering tests (sources.py)
+``/hostile/CASE``          responses a crawler must survive: ``location?to=URL`` (a redirect taken as
+                          it is), ``endless``, ``loop-a``/``loop-b``, ``big``/``chunked``/``gzip-bomb``
+                          ``?size=N``, ``stall?delay=S`` (half a body, then silence), ``links?to=P,P``
 ``/__hits__``             JSON: how many times each path (with query) was requested
 ``/__log__``              JSON: ``[path, server monotonic seconds]`` for each request, in order
 ``/__reset__``            forget hit counts and flaky state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import threading
@@ -91,9 +92,56 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, pages.PNG_BYTES, "image/png")
         if path == "/data.json":
             return self.send(200, json.dumps({"hello": "world", "n": [1, 2, 3]}), "application/json")
+        if path.startswith("/hostile/"):
+            return self.hostile(path.removeprefix("/hostile/"), query)
         if sources.route(self, path, query):  # the per-source, feed, API and rendering fixtures
             return None
         return self.send(404, pages.simple_page("Not found"), "text/html")
+
+    def hostile(self, case: str, query: dict[str, str]) -> None:
+        """Responses a crawler must survive (tests/test_hostile.py)."""
+        if case == "location":  # a redirect to whatever ?to= says, taken as it is
+            self.send_response(302)
+            self.send_header("Location", query.get("to", ""))
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        if case == "endless":  # /hostile/endless?n=1 -> n=2 -> ... for ever
+            n = int(query.get("n", "0")) + 1
+            return self.send(302, "", "text/html", {"Location": f"/hostile/endless?n={n}"})
+        if case in ("loop-a", "loop-b"):
+            other = "loop-b" if case == "loop-a" else "loop-a"
+            return self.send(302, "", "text/html", {"Location": f"/hostile/{other}"})
+        if case == "big":  # a Content-Length over the crawl's limit (the body never comes)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(int(query.get("size", "100000"))))
+            self.end_headers()
+            return self.wfile.write(b"<html>" + b" " * 1000)
+        if case == "chunked":  # chunked, no length announced, past the limit
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b" " * 16384
+            for _ in range(int(query.get("size", "100000")) // len(chunk) + 2):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            return self.wfile.write(b"0\r\n\r\n")
+        if case == "gzip-bomb":  # small on the wire, large once inflated
+            body = gzip.compress(b"<html>" + b" " * int(query.get("size", "100000")), compresslevel=9)
+            return self.send(200, body, "text/html", {"Content-Encoding": "gzip"})
+        if case == "stall":  # headers and half a body, then nothing
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "2000")
+            self.end_headers()
+            self.wfile.write(b"<html><body>" + b"x" * 988)
+            self.wfile.flush()
+            time.sleep(float(query.get("delay", "5")))
+            return None
+        if case == "links":  # a page whose links lead to every case above: ?to=path,path,...
+            links = "".join(f'<a href="{target}">{target}</a>' for target in query.get("to", "").split(",") if target)
+            return self.send(200, pages.simple_page("Links to trouble", links), "text/html")
+        return self.send(404, pages.simple_page("No such case"), "text/html")
 
     def key_hit(self, path: str) -> int:
         with LOCK:
@@ -112,12 +160,18 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a crawler hanging up is no error
+            super().handle_error(request, client_address)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1", help="a loopback address (a second site: 127.0.0.2)")
     args = parser.parse_args()
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server = Server((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"http://{args.host}:{server.server_address[1]}", flush=True)
     try:
