@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from scrapy.settings import Settings
 
 from scraperq.config import apply_environment, known_settings
