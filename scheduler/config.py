@@ -1,7 +1,7 @@
 """The daemon's configuration, read once from the project's Scrapy settings.
 
 Every value is a Scrapy setting that an environment variable of the same name
-overrides (``scraperq/settings.py``):
+overrides (``scraperq/config.py``, applied by ``scheduler/settings.py``):
 
 ``DATABASE_URL``, ``SCRAPYD_NODES``, ``SCRAPYD_PROJECT``, ``SCRAPYD_TIMEOUT``,
 ``SCRAPYD_NODE_CAPACITY``, ``SCRAPERQ_SCHEDULER_TICK``,

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from scraperq.config import ENVIRONMENT_ERROR, check_environment, parse_like
+from scraperq.config import environment_overrides
 from scraperq.errors import ConfigError
 
 DEFAULT_MODULE = "scraperq.settings"
@@ -77,19 +77,11 @@ class ProjectSettings(Mapping[str, Any]):
         if in_file:
             raise ConfigError(f"{in_file[0]} is set in {name}: it is a secret, set it in the environment only")
         values = {**DAEMON_DEFAULTS, **values}
-        if not values.get(ENVIRONMENT_ERROR):
-            try:
-                for key, default in list(values.items()):
-                    if key in environ and key != ENVIRONMENT_ERROR:
-                        values[key] = parse_like(key, environ[key], default)
-            except ConfigError as exc:
-                values[ENVIRONMENT_ERROR] = str(exc)
+        values.update(environment_overrides(values, environ))  # typed as scrapy sees them (scraperq/config.py)
         for secret in ENVIRONMENT_ONLY:
             values[secret] = environ.get(secret) or None
         values.update(overrides or {})
-        settings = cls(values)
-        check_environment(settings)
-        return settings
+        return cls(values)
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]

@@ -1,8 +1,8 @@
 # Scrapy settings for the scraperq project.
 #
-# Values and dotted paths only. Every upper-case name here can be overridden by an
-# environment variable of the same name (see the last lines and scraperq/config.py);
-# `-s NAME=VALUE` on the command line overrides both.
+# Values and dotted paths only. Every upper-case name here, and every Scrapy setting, can be
+# overridden by an environment variable of the same name, typed by what the setting is
+# (scraperq/config.py); `-s NAME=VALUE` on the command line overrides both.
 
 BOT_NAME = "scraperq"
 
@@ -75,10 +75,10 @@ SCRAPERQ_SCHEDULER_TICK = 1.0
 SCRAPERQ_SCHEDULER_TRACK_INTERVAL = 2.0
 # A fire time missed (no daemon running) is still run if the daemon is back within this many
 # seconds (several missed ones coalesce into one run); older ones are recorded as missed.
-SCRAPERQ_MISFIRE_GRACE = 600
+SCRAPERQ_MISFIRE_GRACE = 600.0
 # A job whose node cannot be reached for this long is recorded as failed (one whose crawl
 # reports itself is lost only when its heartbeat stops).
-SCRAPERQ_JOB_LOST_AFTER = 900
+SCRAPERQ_JOB_LOST_AFTER = 900.0
 # A crawl run by Scrapyd records itself in job_runs (scraperq/jobreport.py), with a heartbeat
 # every so many seconds; the scheduler takes it for gone after six heartbeats without one.
 SCRAPERQ_JOB_REPORT = True
@@ -218,11 +218,6 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 
-# Environment overrides (DESIGN.md: Configuration). Keep these the last lines.
-from scraperq.config import apply_environment  # noqa: E402
-from scraperq.errors import ConfigError  # noqa: E402
-
-try:
-    apply_environment(globals())
-except ConfigError as _malformed:
-    SCRAPERQ_ENVIRONMENT_ERROR = str(_malformed)  # reported in one line (config.check_environment)
+# Environment overrides (DESIGN.md: Configuration), set on every crawler's settings with project
+# priority (scraperq/config.py); `scrapy crawl` and `scrapy settings` apply them before `-s`.
+ADDONS = {"scraperq.config.EnvironmentSettings": 0}

@@ -76,7 +76,7 @@ def setting_problem(name: str, value: str, project: Mapping[str, Any]) -> str | 
         return None
     if isinstance(default, bool):
         return None if value.strip() in _BOOLEANS else "use 1 or 0 (or True, False)"
-    if isinstance(default, float) or (isinstance(default, int) and _SECONDS.search(name)):
+    if takes_fractions(name, default):
         try:
             float(value)
         except ValueError:
@@ -93,6 +93,22 @@ def setting_problem(name: str, value: str, project: Mapping[str, Any]) -> str | 
     return None  # lists and tuples: Scrapy splits text on commas
 
 
+def takes_fractions(name: str, default: Any) -> bool:
+    """Is setting ``name`` (whose default is ``default``) a number that may have a fraction?"""
+    if isinstance(default, bool):
+        return False
+    return isinstance(default, float) or (isinstance(default, int) and bool(_SECONDS.search(name)))
+
+
+def likely_misspelling(name: str, known: Iterable[str]) -> str | None:
+    """The known setting ``name`` is a letter or two away from, if it is not itself known."""
+    names = set(known)
+    if name in names:
+        return None
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.9)
+    return close[0] if close else None
+
+
 def _is_whole(value: str) -> bool:
     try:
         int(value.strip())
@@ -102,5 +118,5 @@ def _is_whole(value: str) -> bool:
 
 
 def _unknown(name: str, known: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, set(known), n=1, cutoff=0.9)
-    return f"not a setting Scrapy or the project knows; did you mean {close[0]}?" if close else None
+    close = likely_misspelling(name, known)
+    return f"not a setting Scrapy or the project knows; did you mean {close}?" if close else None

@@ -283,7 +283,7 @@ def cli(argv: list[str], env: dict[str, str], *, stdin: str | None = None) -> An
     folder as its working folder, ``stdin`` as standard input and fresh standard output and
     error, whose text is returned with the exit status (``SystemExit`` included, as argparse
     raises it) in a ``subprocess.CompletedProcess``. What the command reads once per process
-    is read again: the settings module (it applies the environment at import) and the logging
+    is read again: the settings module and the logging
     set-up (``main`` configures the root logger, as in a fresh interpreter). All of it is put
     back afterwards. Exceptions the command does not handle propagate, as a traceback would.
     """
@@ -335,7 +335,7 @@ def _exit_status(code: Any, stderr: Any) -> int:
 
 
 def _forget_per_process_state() -> None:
-    # scraperq.settings applies the environment to its globals when imported: import it anew.
+    # A test may point SCRAPY_SETTINGS_MODULE elsewhere or edit the module: import it anew.
     sys.modules.pop("scraperq.settings", None)
 
 

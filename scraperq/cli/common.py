@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from scraperq.config import check_environment
+from scraperq.config import apply_environment
 from scraperq.display import format_table, format_time, print_json, shorten  # noqa: F401 - the sub-commands' output
 from scraperq.errors import BadInput
 from scraperq.storage import Database, database_url, open_database
@@ -23,7 +23,7 @@ def project_settings() -> Any:
     from scrapy.utils.project import get_project_settings
 
     settings = get_project_settings()
-    check_environment(settings)
+    apply_environment(settings)  # a malformed override: ConfigError, reported in one line
     return settings
 
 

@@ -9,7 +9,8 @@ with ``scrapy crawl: error: <message>`` on stderr and exit status 2, as the
 
 Enabled by ``COMMANDS_MODULE = "scraperq.commands"`` in settings.py; Scrapyd runs
 crawls through ``scrapy.cmdline`` too, so its jobs get the same messages in their logs,
-and in their ``job_runs`` row (``scraperq.jobreport``).
+and in their ``job_runs`` row (``scraperq.jobreport``). The environment's overrides are applied
+before ``-s`` (:func:`scraperq.commands.process_options`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.commands import crawl
 
+from scraperq.commands import EXIT_USAGE, process_options
 from scraperq.errors import BadInput, ScraperqError
 from scraperq.jobreport import record_start_failure, scrapyd_job_id
 
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EXIT_USAGE = 2
-
 
 class Command(crawl.Command):
     def __init__(self) -> None:
@@ -39,6 +39,9 @@ class Command(crawl.Command):
         self.startup_error: ScraperqError | None = None
         self.spider_name = ""
         self.job_id: str | None = None
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        process_options(self, crawl.Command, args, opts)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:

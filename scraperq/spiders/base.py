@@ -28,7 +28,6 @@ from typing import Any, ClassVar
 import scrapy
 
 from scraperq.arguments import SCRAPYD_JOB_ARG, Arguments
-from scraperq.config import check_environment
 from scraperq.errors import BadInput
 from scraperq.spiders.arguments import TASK
 from scraperq.urls import validate_url
@@ -59,7 +58,6 @@ class TaskSpider(scrapy.Spider):
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> TaskSpider:
-        check_environment(crawler.settings)  # a malformed override, kept by settings.py
         spider = super().from_crawler(crawler, *args, **kwargs)
         # Who submitted the start URLs, for tasks.source ("schedule" when the scheduler ran it).
         source = crawler.settings.get("SCRAPERQ_TASK_SOURCE")
