@@ -57,6 +57,18 @@ def _options(mode: str) -> Any:
     )
 
 
+def prepare(mode: str) -> None:
+    """Import trafilatura and build the mode's options now, before the crawl takes work.
+
+    The import takes a second or more of CPU; done by the first page, it would stall the
+    reactor while the worker holds leased entries (and, on a loaded machine, past its lease).
+    """
+    if mode != "none":
+        import trafilatura  # noqa: F401 - the import is the point
+
+        _options(mode)
+
+
 def extract_main_text(root: Any, *, mode: str = "main", has_control_chars: bool = False) -> str | None:
     """trafilatura's main text of the page whose lxml tree is ``root`` (not modified).
 

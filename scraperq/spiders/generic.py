@@ -35,6 +35,7 @@ from w3lib.url import canonicalize_url
 from scraperq.errors import BadInput
 from scraperq.extract import describe_file, extract_page
 from scraperq.itemfields import PAGE_FIELDS
+from scraperq.maintext import prepare as prepare_main_text
 from scraperq.scope import FollowScope, host_of
 from scraperq.settling import TaskSettler
 from scraperq.spiders.arguments import GENERIC
@@ -68,6 +69,7 @@ class GenericSpider(TaskSpider):
         # Without URLs and without the shared queue there is nothing to do: say so, not "finished".
         if not spider.arg_urls and not getattr(spider, "start_urls", None) and not crawler.settings.get("REDIS_URL"):
             raise BadInput("nothing to crawl: give -a url=URL or -a urls=URL,URL (or set REDIS_URL to use the queue)")
+        prepare_main_text(spider.text_mode)  # before any page: the first one would stall the reactor
         return spider
 
     def start_request(self, url: str, **meta: Any) -> scrapy.Request:
