@@ -249,6 +249,25 @@ def test_results_output_writes_the_file(sqlite_url: str, tmp_path: Path) -> None
     assert [p.name for p in target.parent.iterdir()] == ["results.csv"]  # no temporary file left behind
 
 
+def test_results_output_to_a_fifo_writes_into_it_and_leaves_it_a_fifo(sqlite_url: str, tmp_path: Path) -> None:
+    # What --output /dev/null or /dev/stdout must do too: a rename over a device replaces it.
+    import os
+    import stat
+    import threading
+
+    seed(sqlite_url)
+    fifo = tmp_path / "results.pipe"
+    os.mkfifo(fifo)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text()))
+    reader.start()
+    assert ok(sqlite_url, "results", "--output", str(fifo)) == ""
+    reader.join(timeout=30)
+    assert len(read[0].splitlines()) == 3
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_an_unwritable_output_is_one_line_and_leaves_nothing(sqlite_url: str, tmp_path: Path) -> None:
     seed(sqlite_url)
     blocker = tmp_path / "not-a-folder"

@@ -106,6 +106,12 @@ def atomic_text_file(path: str | os.PathLike[str], *, overwrite: bool = True) ->
     target = Path(path)
     if not overwrite and target.exists():
         raise FileExistsError(0, "file exists", str(target))
+    if target.exists() and not target.is_file():
+        # A device, a FIFO or the like (``--output /dev/null``, ``/dev/stdout``): written to as it
+        # is, since renaming a file over it would replace the device for every other program.
+        with open(target, "w", encoding="utf-8", newline="") as out:
+            yield out
+        return
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
         os.fchmod(fd, _default_file_mode())  # mkstemp makes it owner-only; a plain open() would not
