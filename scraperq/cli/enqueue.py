@@ -103,7 +103,8 @@ def progress_bar(total: int) -> Any:
     """A tqdm bar on standard error when that is a terminal; silent otherwise (its ``update`` does nothing)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=" URLs", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+    # Drawn at every update: they come a chunk of thousands of URLs at a time, so few and far between.
+    return tqdm(total=total, unit=" URLs", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, mininterval=0)
 
 
 def summary(queued: int, spider: str, refused: list[str], duplicates: int, seconds: float) -> str:

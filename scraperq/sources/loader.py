@@ -17,8 +17,10 @@ Settings: ``SPIDER_MODULES``, ``SCRAPERQ_SOURCES_DIR``.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
+from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.spiderloader import SpiderLoader
 
 from scraperq.sources.files import source_files
@@ -30,6 +32,9 @@ logger = logging.getLogger(__name__)
 class SourceSpiderLoader(SpiderLoader):
     def __init__(self, settings: Any) -> None:
         self.sources_dir: str | None = settings.get("SCRAPERQ_SOURCES_DIR")
+        # `scrapy list` and the like make the loader before add-ons apply the environment.
+        if (settings.getpriority("SCRAPERQ_SOURCES_DIR") or 0) < SETTINGS_PRIORITIES["cmdline"]:
+            self.sources_dir = os.environ.get("SCRAPERQ_SOURCES_DIR", self.sources_dir)
         self.refused: list[SourceError] = []
         self.source_names: list[str] = []
         super().__init__(settings)
