@@ -26,13 +26,12 @@ middlewares and pipelines keep their numbers, hence their order among ours.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.utils.misc import load_object
 
-from scraperq.errors import ConfigError
+from scraperq.config import environment_overrides
 
 if TYPE_CHECKING:
     from scrapy.settings import Settings
@@ -48,6 +47,7 @@ PLAIN = (
     "REDIS_PARAMS",
     "SCHEDULER",
     "DUPEFILTER_CLASS",
+    "DOWNLOADER",
     "TWISTED_REACTOR",
     "TWISTED_DNS_RESOLVER",
     "DOWNLOAD_MAXSIZE",
@@ -60,7 +60,7 @@ PLAIN = (
 
 
 def scraperq_settings() -> dict[str, Any]:
-    """scraperq's settings.py, upper-case names only, as the environment made them."""
+    """scraperq's settings.py, upper-case names only, as written there."""
     from scraperq import settings as module
 
     return {name: getattr(module, name) for name in dir(module) if name.isupper() and not name.startswith("_")}
@@ -69,13 +69,14 @@ def scraperq_settings() -> dict[str, Any]:
 class Addon:
     def update_settings(self, settings: Settings) -> None:
         ours = scraperq_settings()
-        problem = ours.get("SCRAPERQ_ENVIRONMENT_ERROR")
-        if problem:
-            raise ConfigError(str(problem))
-        for name, value in ours.items():
-            if name in PLAIN or name.startswith("SCRAPERQ_"):
+        plain = {name: value for name, value in ours.items() if name in PLAIN or name.startswith("SCRAPERQ_")}
+        from_environment = environment_overrides(plain)  # a malformed value: ConfigError, in one line
+        for name, value in plain.items():
+            if name in from_environment:
                 # An environment variable beats the project's settings.py, as in scraperq's own project.
-                settings.set(name, value, priority="project" if name in os.environ else "addon")
+                settings.set(name, from_environment[name], priority="project")
+            else:
+                settings.set(name, value, priority="addon")
         for name in COMPONENT_DICTS:
             for path, number in ours[name].items():
                 settings.setdefault_in_component_priority_dict(name, load_object(path), number)
