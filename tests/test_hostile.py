@@ -123,12 +123,12 @@ def test_a_follow_crawl_counts_every_page_it_led_to(sqlite_url: str, mockserver:
         f"/hostile/gzip-bomb?size={TOO_BIG}",
         "/article?raise=sp-output",
         "/article?raise=pipeline",
-        "/hostile/stall?delay=10",
+        "/hostile/stall?delay=30",
     ]
     start = mockserver("/hostile/links?to=" + quote(",".join(bad), safe=""))
     # A short download timeout for the stall; it starts once the task's own page was parsed, so the
     # crawl's first parse (which loads the text extractor) does not hold up other downloads past it.
-    env = hostile_env(DOWNLOAD_TIMEOUT="1")
+    env = hostile_env(DOWNLOAD_TIMEOUT="4")  # loose enough for a loaded machine; the stall outlasts it
     proc = crawl(sqlite_url, "generic", f"url={start}", "follow=same-host", "depth=1", **env)
     [task] = assert_ledger_holds(sqlite_url, proc).values()
     assert (task["status"], task["error"]) == ("completed", None)
@@ -143,15 +143,15 @@ def test_a_follow_crawl_counts_every_page_it_led_to(sqlite_url: str, mockserver:
         (mockserver(f"/hostile/gzip-bomb?size={TOO_BIG}"), "response larger than 64 KiB after decompression"),
         (mockserver("/article?raise=sp-output"), "parse error: RuntimeError: boom in process_spider_output"),
         (mockserver("/article?raise=pipeline"), "item not stored: RuntimeError: boom in process_item"),
-        (mockserver("/hostile/stall?delay=10"), "timed out"),
+        (mockserver("/hostile/stall?delay=30"), "timed out"),
     }
 
 
 def test_shared_queue_tasks_end_and_a_lost_one_comes_back(
     pg_url: str, redis_url: str, mockserver: MockServer, tmp_path: Any
 ) -> None:
-    """A worker on the shared queue: tasks end when their last entry is acknowledged, and the
-    sweeper puts back a task whose work nobody holds (here: a row left running, nothing in Redis)."""
+    """A worker on the shared queue: tasks end when their last entry is acknowledged, and a task
+    whose work nobody holds (here: a row left running, nothing in Redis) is queued again and ends."""
     with open_database(pg_url) as db:
         [lost] = create_tasks(db, [NewTask(spider="generic", url=mockserver("/data.json"))])
         with db.transaction() as cur:
@@ -187,7 +187,9 @@ def test_shared_queue_tasks_end_and_a_lost_one_comes_back(
         worker.wait(timeout=60)
         log.close()
     tasks = tasks_by_url(pg_url)
-    assert (tasks[mockserver("/data.json")]["status"], tasks[mockserver("/data.json")]["requeues"]) == ("completed", 1)
+    # Back and done: on a fresh Redis the first worker's queue rebuild queues it again before the
+    # sweeper's turn (tests/test_sweeper.py has the sweeper's own account of it).
+    assert tasks[mockserver("/data.json")]["status"] == "completed"
     assert tasks[own[0]]["error"] == "response larger than 64 KiB after decompression"
     assert tasks[own[1]]["error"].startswith("redirect loop: ")
     followed = tasks[follow]
