@@ -36,6 +36,7 @@ from twisted.internet import task
 
 from scraperq.crawlstore import CrawlStore
 from scraperq.failures import describe_exception, describe_parse_error, describe_status, with_attempts
+from scraperq.meta import TASK_ID, TASK_ROOT
 from scraperq.storage.writer import DRAINED, FAILED, PAGE_ERROR, PAGE_FAILED, PAGE_FETCHED, PARSED
 
 if TYPE_CHECKING:
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Request meta (set by TaskSpiderMiddleware; here to keep this module below the middlewares).
-TASK_ID = "task_id"
-TASK_ROOT = "task_root"
 
 TICK_SECONDS = 0.1  # how often requests that left the engine are looked for
 

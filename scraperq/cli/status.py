@@ -28,7 +28,7 @@ from scraperq.storage.results import count_results
 from scraperq.storage.tasks import count_by_status
 
 # Sections of `scraperq status`, in print order: "module:function" paths.
-STATUS_SECTIONS = ("scraperq.cli.status:database_section", "scraperq.queue.status:queue_section")
+STATUS_SECTIONS = ("scraperq.cli.status:database_section", "scraperq.cli.queuestatus:queue_section")
 
 
 @dataclass

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 
+from scraperq.meta import NOT_BEFORE
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
-
-NOT_BEFORE = "not_before"
 
 
 def backoff_delay(retry_number: int, base: float, cap: float) -> float:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 
 from scraperq.crawlstore import CrawlStore, ItemContext
-from scraperq.settling import TASK_ID, TASK_ROOT, TaskSettler, attempts_of, handles_status
+from scraperq.meta import TASK_ID, TASK_ROOT
+from scraperq.settling import TaskSettler, attempts_of, handles_status
 from scraperq.storage.tasks import NewTask
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task, threads
 
 from scraperq.errors import BadInput, StorageUnavailable
-from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
+from scraperq.meta import TASK_ID, TASK_ROOT
 from scraperq.payloads import DEFAULT_MAX_PAYLOAD_BYTES, StartPayload, parse_allow_private, parse_payload
 from scraperq.queue import defaults
 from scraperq.queue.entries import Entry

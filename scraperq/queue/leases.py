@@ -20,7 +20,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
+from scraperq.meta import TASK_ID, TASK_ROOT
 from scraperq.queue.entries import REQUEST, START, Entry
 from scraperq.queue.guard import upkeep_loop
 from scraperq.queue.redisqueue import dead_letter

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.core.scheduler import Scheduler
 
-from scraperq.middlewares.retry import NOT_BEFORE
+from scraperq.meta import NOT_BEFORE
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider

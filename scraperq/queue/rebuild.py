@@ -41,7 +41,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import threads
 
 from scraperq.errors import BadInput, StorageUnavailable
-from scraperq.middlewares.tasks import TASK_ID, TASK_ROOT
+from scraperq.meta import TASK_ID, TASK_ROOT
 from scraperq.queue import defaults
 from scraperq.queue.redisqueue import SEEN_CHECK, PushItem
 from scraperq.queue.serialize import UnserializableRequest

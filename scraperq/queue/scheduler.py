@@ -67,8 +67,7 @@ from twisted.internet.defer import Deferred
 
 from scraperq.crawlstore import CrawlStore
 from scraperq.errors import ConfigError
-from scraperq.middlewares.retry import NOT_BEFORE
-from scraperq.middlewares.tasks import TASK_ROOT
+from scraperq.meta import NOT_BEFORE, TASK_ROOT
 from scraperq.queue import defaults
 from scraperq.queue.connection import (
     async_client_from_settings,

@@ -1,4 +1,4 @@
-"""The queue's lines in ``scraperq status``: Redis, and per spider what waits and who works.
+"""The queue's lines in ``scraperq status``: Redis, and what waits and who works per spider (CLI floor).
 
 Settings: ``REDIS_URL``, ``REDIS_PARAMS`` and the key settings (see :mod:`scraperq.queue.keys`).
 """
