@@ -40,7 +40,8 @@ NEW_YORK, BERLIN = ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
 
 
 class FakeTime:
-    """The loop's clock: a sleep moves it on at once, after the dispatches under way have finished."""
+    """The loop's clock: a sleep moves it on at once, once the daemon leads and the dispatches under way
+    have finished."""
 
     def __init__(self, start: datetime, end: datetime) -> None:
         self.now, self.end = start, end
@@ -54,6 +55,11 @@ class FakeTime:
             return True
         daemon = self.daemon
         assert daemon is not None
+        if not daemon.leadership.is_leader.is_set():
+            # Time stands still until the daemon leads (its lock is taken in a thread of its own): this
+            # wait, asked for before it led, would otherwise move the clock an hour while nothing fired.
+            wait_for(daemon.leadership.is_leader.is_set, timeout=60, interval=0.005, message="the daemon to lead")
+            return False
         wait_for(lambda: not daemon.dispatcher.in_flight(), timeout=60, interval=0.005, message="dispatches")
         self.now += timedelta(seconds=seconds)
         if self.now >= self.end:
