@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 
+from scraperq.queue.entries import START, Entry
 from scraperq.redisclient import sync_client
 from scraperq.storage import open_database
 from scraperq.storage.results import count_results, iter_results
@@ -134,6 +135,14 @@ def all_final(db: Any, count: int) -> bool:
     return statuses.get("completed", 0) + statuses.get("failed", 0) == count
 
 
+def held_url(entry: Entry) -> str:
+    """The URL a held entry stands for: a request's, or a start payload's (taken, not yet a request)."""
+    if entry.kind == START:
+        payload = entry.start_payload()[1]
+        return json.loads(payload)["url"] if payload.startswith("{") else payload
+    return json.loads(entry.body)["url"]
+
+
 def hits(mockserver: Any, prefix: str) -> dict[str, int]:
     return {path: n for path, n in mockserver.hits().items() if path.startswith(prefix)}
 
@@ -174,7 +183,7 @@ def test_a_worker_killed_mid_crawl_loses_nothing(
     held = wait_for(lambda: victim.held() if len(victim.held()) >= 2 else None, timeout=30, message="work in flight")
     time.sleep(0.5)  # its responses are on their way
     victim.stop(signal.SIGKILL)
-    held_urls = {json.loads(entry.split(b"|", 5)[5])["url"] for entry in held.values()}
+    held_urls = {held_url(Entry.parse(member)) for member in held.values()}
 
     wait_for(lambda: all_final(db, len(ids)), timeout=60, message="every task final")
     assert tasks_by_status(db) == {"completed": len(ids)}
