@@ -21,7 +21,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 
 from scraperq.meta import NOT_BEFORE
 
@@ -71,7 +71,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_response(self, request: Request, response: Response) -> Request | Response:
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
-        retry = self._retry(request, f"HTTP {response.status}")
+        retry = self._retry_request(request, f"HTTP {response.status}")
         if retry is None:
             return response
         hinted = parse_retry_after(response.headers.get(b"Retry-After"))
@@ -81,10 +81,23 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_exception(self, request: Request, exception: Exception) -> Request | None:
         if request.meta.get("dont_retry", False) or not isinstance(exception, self.exceptions_to_retry):
             return None
-        retry = self._retry(request, exception)
+        retry = self._retry_request(request, exception)
         if retry is not None:
             self._delay(retry, None)
         return retry
+
+    def _retry_request(self, request: Request, reason: str | Exception) -> Request | None:
+        # Scrapy's public helper, with the per-request meta overrides its RetryMiddleware honours.
+        meta = request.meta
+        assert self.crawler.spider is not None
+        return get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            max_retry_times=meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=meta.get("priority_adjust", self.priority_adjust),
+            give_up_log_level=meta.get("give_up_log_level", self.give_up_log_level),
+        )
 
     def _delay(self, retry: Request, hinted: float | None) -> None:
         delay = backoff_delay(int(retry.meta.get("retry_times", 1)), self.backoff, self.max_delay)
