@@ -54,7 +54,10 @@ def test_two_workers_together_keep_a_sites_delay_while_another_site_goes_at_full
             "depth=20",
             SCRAPERQ_SITE_LIMITS=limits,
             DOWNLOAD_DELAY_JITTER="0",
-            SCRAPERQ_QUEUE_PREFETCH="8",
+            # Little held ahead and a quick look when idle: both workers take part in a crawl of seconds,
+            # even when one of them is slow to start on a busy machine.
+            SCRAPERQ_QUEUE_PREFETCH="2",
+            SCRAPERQ_QUEUE_POLL_SECONDS="0.1",
             CONCURRENT_REQUESTS="4",
             SCRAPERQ_LEASE_SECONDS="30",
         )
